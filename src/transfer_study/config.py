@@ -1,0 +1,129 @@
+"""Config helpers shared by the Snakefile and the scripts.
+
+The schema (config/schema.yaml) checks types and fills defaults; this module checks what a schema cannot
+(cross-references between sections) and turns an experiment into the exact, canonical dict a training
+job depends on, so that Snakemake's params trigger reruns a job when, and only when, that dict changes.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+# Units a `trainable` list may name, per model (see models.trainable_units for their layers).
+TRAINABLE_UNITS = {
+    "vgg16": [f"block{i}" for i in range(1, 6)],
+    "squeezenet": ["conv1"] + [f"fire{i}" for i in range(2, 10)],
+}
+DATASET_SPLIT_KEYS = {"beans_zip": ["train", "validation", "test"], "cifar10_tar": ["archive"]}
+
+# Keys that only name or describe an experiment in the report: they never reach the training job, so
+# renaming a label does not retrain anything.
+PRESENTATION_KEYS = ("study", "label", "group", "description")
+
+
+class ConfigError(ValueError):
+    """A config that passed the schema but does not hold together."""
+
+
+def canonical_json(value: Any) -> str:
+    """One text for one value, whatever the order of its keys."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def source_kind(source: dict) -> str:
+    for kind in ("url", "synthetic", "pretrain"):
+        if kind in source:
+            return "download" if kind == "url" else kind
+    raise ConfigError(f"source {source!r} has neither url, synthetic nor pretrain")
+
+
+def _choices(values) -> str:
+    return ", ".join(sorted(values)) or "(none defined)"
+
+
+def check_config(config: dict) -> None:
+    """Raise ConfigError naming the key path and the allowed values for every dangling reference."""
+    errors = []
+    sources = config["sources"]
+    datasets = config["datasets"]
+    paths = {}
+    for name, source in sources.items():
+        if source["path"] in paths:
+            errors.append(
+                f"sources.{name}.path: {source['path']!r} is also the path of "
+                f"sources.{paths[source['path']]}; every source needs its own file"
+            )
+        paths[source["path"]] = name
+    for name, dataset in datasets.items():
+        wanted = DATASET_SPLIT_KEYS[dataset["format"]]
+        if sorted(dataset["splits"]) != sorted(wanted):
+            errors.append(
+                f"datasets.{name}.splits: format {dataset['format']} needs exactly the keys "
+                f"{', '.join(wanted)}; got {_choices(dataset['splits'])}"
+            )
+        for split, source in dataset["splits"].items():
+            if source not in sources:
+                errors.append(
+                    f"datasets.{name}.splits.{split}: unknown source {source!r}; "
+                    f"defined sources: {_choices(sources)}"
+                )
+    for name, experiment in config["experiments"].items():
+        where = f"experiments.{name}"
+        if experiment["dataset"] not in datasets:
+            errors.append(
+                f"{where}.dataset: unknown dataset {experiment['dataset']!r}; "
+                f"defined datasets: {_choices(datasets)}"
+            )
+        weights = experiment.get("weights")
+        if weights is not None and weights not in sources:
+            errors.append(
+                f"{where}.weights: unknown source {weights!r}; defined sources: {_choices(sources)} "
+                "(or null to train from scratch)"
+            )
+        elif weights is not None and "pretrain" in sources[weights]:
+            if sources[weights]["pretrain"]["model"] != experiment["model"]:
+                errors.append(
+                    f"{where}.weights: source {weights!r} holds "
+                    f"{sources[weights]['pretrain']['model']} weights, not {experiment['model']}"
+                )
+        trainable = experiment["trainable"]
+        if isinstance(trainable, list):
+            valid = TRAINABLE_UNITS[experiment["model"]]
+            unknown = [unit for unit in trainable if unit not in valid]
+            if unknown:
+                errors.append(
+                    f"{where}.trainable: unknown {experiment['model']} unit(s) "
+                    f"{', '.join(unknown)}; valid: none, all, or a list of {', '.join(valid)}"
+                )
+    if errors:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+
+
+def resolved_experiment(config: dict, name: str) -> dict:
+    """The experiment as it trains: its own keys plus the image size inherited from its dataset."""
+    experiment = copy.deepcopy(config["experiments"][name])
+    dataset = config["datasets"][experiment["dataset"]]
+    experiment.setdefault("image_size", dataset["image_size"])
+    experiment.setdefault("label", name)
+    return experiment
+
+
+def training_spec(config: dict, name: str) -> dict:
+    """Everything a training job of this experiment depends on, and nothing else."""
+    experiment = resolved_experiment(config, name)
+    spec = {key: value for key, value in experiment.items() if key not in PRESENTATION_KEYS}
+    spec["num_classes"] = len(config["datasets"][experiment["dataset"]]["class_names"])
+    return spec
+
+
+def preprocessing_spec(config: dict, name: str) -> dict:
+    """What preprocessing one dataset depends on besides its archives (which are inputs)."""
+    dataset = config["datasets"][name]
+    return {key: value for key, value in dataset.items() if key not in ("splits", "image_size")}
