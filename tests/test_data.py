@@ -1,0 +1,124 @@
+"""Preprocessing on small archives made here in the published formats."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from transfer_study import demo
+from transfer_study.arrays import load_arrays, save_arrays
+from transfer_study.data import DatasetError, preprocess_dataset, stratified_split
+
+BEANS = {"format": "beans_zip", "class_names": demo.BEANS_CLASSES}
+CIFAR = {
+    "format": "cifar10_tar",
+    "class_names": demo.CIFAR10_CLASSES,
+    "validation_fraction": 0.2,
+    "split_seed": 3,
+}
+
+
+def _jpeg(colour, size=40, mode="RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (size, size), colour).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def beans_zip(path, split, members):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members:
+            archive.writestr(f"{split}/{name}", data)
+    return path
+
+
+def small_beans(tmp_path, extra_train=()):
+    archives = {}
+    for split in ("train", "validation", "test"):
+        members = [
+            (f"{label}/{label}_{i}.jpg", _jpeg((40 * index, 100, 20 * i)))
+            for index, label in enumerate(demo.BEANS_CLASSES)
+            for i in range(3)
+        ]
+        if split == "train":
+            members += list(extra_train)
+        archives[split] = beans_zip(tmp_path / f"{split}.zip", split, members)
+    return archives
+
+
+def test_beans_counts_shapes_labels_and_skips(tmp_path):
+    png = io.BytesIO()
+    Image.new("RGBA", (30, 50), (10, 20, 30, 128)).save(png, format="PNG")
+    extra = [
+        ("healthy/readme.jpg", b"this is not an image"),
+        ("bean_rust/grey.jpg", _jpeg(90, mode="L")),
+        ("angular_leaf_spot/alpha.png", png.getvalue()),
+        ("loose-file.txt", b"not in a class folder"),
+    ]
+    arrays, stats = preprocess_dataset(BEANS, small_beans(tmp_path, extra), size=16)
+    assert arrays["x_train"].shape == (11, 16, 16, 3) and arrays["x_train"].dtype == np.uint8
+    assert arrays["x_test"].shape == (9, 16, 16, 3)
+    assert stats["splits"]["train"]["per_class"] == {
+        "angular_leaf_spot": 4, "bean_rust": 4, "healthy": 3,
+    }  # fmt: skip
+    skipped = {entry["member"]: entry["reason"] for entry in stats["skipped"]}
+    assert set(skipped) == {"train/healthy/readme.jpg", "train/loose-file.txt"}
+    assert "not a decodable image" in skipped["train/healthy/readme.jpg"]
+    # Members are read in name order, labels follow the config's class order.
+    assert arrays["y_train"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2]
+    grey = arrays["x_train"][7]  # train/bean_rust/grey.jpg, after bean_rust_0..2 in name order
+    assert (grey[..., 0] == grey[..., 1]).all() and (grey[..., 1] == grey[..., 2]).all()
+    assert len(stats["sources"]["train"]["sha256"]) == 64
+
+
+def test_beans_unknown_class_and_missing_class_are_clear_errors(tmp_path):
+    extra = [("mosaic_virus/a.jpg", _jpeg((1, 2, 3)))]
+    with pytest.raises(DatasetError, match="'mosaic_virus'.*class_names"):
+        preprocess_dataset(BEANS, small_beans(tmp_path, extra), size=16)
+    archives = small_beans(tmp_path)
+    beans_zip(archives["test"], "test", [("healthy/a.jpg", _jpeg((1, 2, 3)))])
+    with pytest.raises(DatasetError, match="angular_leaf_spot, bean_rust"):
+        preprocess_dataset(BEANS, archives, size=16)
+
+
+def test_cifar_split_is_stratified_deterministic_and_keeps_official_test(tmp_path):
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    demo.write_cifar10_tar(archive, images_per_class=10, seed=5)
+    arrays, stats = preprocess_dataset(CIFAR, {"archive": archive}, size=32)
+    again, _ = preprocess_dataset(CIFAR, {"archive": archive}, size=32)
+    assert arrays["x_train"].shape == (400, 32, 32, 3)
+    assert arrays["x_validation"].shape == (100, 32, 32, 3)
+    assert arrays["x_test"].shape == (100, 32, 32, 3)
+    assert set(stats["splits"]["validation"]["per_class"].values()) == {10}
+    for key in arrays:
+        np.testing.assert_array_equal(arrays[key], again[key])
+    # The images are the pickled rows turned back into height x width x channel.
+    expected, _ = demo.cifar10_arrays(10, 5 * 100 + 99)
+    np.testing.assert_array_equal(arrays["x_test"], expected)
+
+
+def test_cifar_resizes_to_larger_sizes(tmp_path):
+    archive = tmp_path / "cifar.tar.gz"
+    demo.write_cifar10_tar(archive, images_per_class=2, seed=1)
+    arrays, stats = preprocess_dataset(CIFAR, {"archive": archive}, size=48)
+    assert arrays["x_train"].shape[1:] == (48, 48, 3)
+    assert stats["image_shape"] == [48, 48, 3]
+
+
+def test_stratified_split_other_seed_differs_same_seed_repeats():
+    labels = np.repeat(np.arange(4), 25)
+    train, validation = stratified_split(labels, 0.2, seed=0)
+    assert len(validation) == 20 and np.bincount(labels[validation]).tolist() == [5, 5, 5, 5]
+    assert not set(train) & set(validation) and len(train) + len(validation) == 100
+    assert np.array_equal(validation, stratified_split(labels, 0.2, seed=0)[1])
+    assert not np.array_equal(validation, stratified_split(labels, 0.2, seed=1)[1])
+
+
+def test_arrays_round_trip(tmp_path):
+    arrays = {"x_train": np.ones((2, 4, 4, 3), np.uint8), "y_train": np.array([0, 1])}
+    save_arrays(tmp_path / "d.npz", arrays, ["a", "b"])
+    loaded = load_arrays(tmp_path / "d.npz")
+    assert loaded["class_names"] == ["a", "b"]
+    np.testing.assert_array_equal(loaded["x_train"], arrays["x_train"])
+    assert not list(tmp_path.glob("*.partial"))
