@@ -1,0 +1,78 @@
+"""Backend-specific knobs, kept out of the models and the training loop.
+
+Models and training speak `keras` and `keras.ops` only. The few settings Keras leaves to the backend
+(determinism, GPU memory growth, naming the device) live here, each behind a check of the backend.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+
+
+def prepare_environment() -> None:
+    """Call before keras is imported: settings that the backends read from the environment."""
+    # TensorFlow: take GPU memory as needed instead of all of it at start.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # JAX: same idea, no preallocation of most of the GPU.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def make_deterministic(seed: int) -> None:
+    """Seed every generator Keras uses and ask the backend for deterministic kernels."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def device_name() -> str:
+    """The accelerator the backend will use, or the CPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                details = tf.config.experimental.get_device_details(gpus[0])
+                return details.get("device_name", gpus[0].name)
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                return torch.cuda.get_device_name(0)
+        elif backend == "jax":
+            import jax
+
+            device = jax.devices()[0]
+            if device.platform != "cpu":
+                return device.device_kind
+    except Exception as error:  # a broken driver must not fail a finished training job
+        return f"unknown ({error})"
+    return f"CPU ({platform.processor() or platform.machine()})"
+
+
+def library_versions() -> dict[str, str]:
+    names = ["keras", "tensorflow", "torch", "jax", "numpy", "snakemake", "transfer-study"]
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    versions["python"] = platform.python_version()
+    return versions
