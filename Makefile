@@ -1,0 +1,29 @@
+# Quick start: `make demo` (offline demo workflow) and `make test` (test suite); both set themselves up.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: setup demo study test lint clean-demo
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/snakemake --cores 2 --configfile config/demo.yaml
+
+study: setup
+	$(BIN)/snakemake --cores 4 --resources gpu=1
+
+# pytest exits 5 when it collects no test; that is not a failure of the project.
+test: setup
+	$(BIN)/pytest || [ $$? -eq 5 ]
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check .
+	$(BIN)/snakemake --lint --configfile config/demo.yaml

@@ -1,0 +1,26 @@
+# transfer-study: re-run two transfer-learning studies and rebuild their reports from real runs.
+#
+#   snakemake --cores 4 --resources gpu=1                            the full study (config/config.yaml)
+#   snakemake --cores 2 --resources gpu=1 --configfile config/demo.yaml   offline demo, synthetic data
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/download.smk"
+include: "rules/demo.smk"
+include: "rules/preprocess.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

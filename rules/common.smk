@@ -1,0 +1,146 @@
+# Helpers shared by every rule file: config validation, paths, and the params each job depends on.
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from transfer_study import config as study_config  # noqa: E402
+
+
+# First without defaults: a value of the wrong type then gets the schema's message, not a crash of
+# the default-filling; then again to fill the defaults in.
+validate(config, schema="../config/schema.yaml", set_default=False)
+validate(config, schema="../config/schema.yaml", set_default=True)
+try:
+    study_config.check_config(config)
+except study_config.ConfigError as error:
+    raise WorkflowError(
+        f"{error}\n(config files: {', '.join(map(str, workflow.configfiles)) or 'none'})"
+    )
+
+
+RESULTS = config["results"]
+RESOURCES = config["resources"]
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
+PACKAGE = Path(workflow.basedir) / "src" / "transfer_study"
+SEEDS = config["seeds"]
+EXPERIMENTS = list(config["experiments"])
+
+
+def any_of(values):
+    """A wildcard constraint matching exactly these strings (or nothing for an empty list)."""
+    return "|".join(re.escape(str(value)) for value in values) or "(?!)"
+
+
+def package_sources(*modules):
+    """The package modules a job runs, as inputs: editing one reruns exactly the jobs that use it."""
+    return [str(PACKAGE / f"{module}.py") for module in ("__init__", *modules)]
+
+
+# --- sources ---------------------------------------------------------------------------------------
+
+
+def source_path(name):
+    return f"{RESOURCES}/{config['sources'][name]['path']}"
+
+
+def sources_of_kind(kind):
+    return [
+        name
+        for name, source in config["sources"].items()
+        if study_config.source_kind(source) == kind
+    ]
+
+
+def source_paths_of_kind(kind):
+    return any_of(config["sources"][name]["path"] for name in sources_of_kind(kind))
+
+
+def source_named_by_path(wildcards):
+    """The source whose file a download or generator job writes."""
+    for name, source in config["sources"].items():
+        if source["path"] == wildcards.path:
+            return name
+    raise WorkflowError(f"no source has path {wildcards.path!r}")
+
+
+def download_spec(wildcards):
+    source = config["sources"][source_named_by_path(wildcards)]
+    return {key: source.get(key) for key in ("url", "checksums", "size")}
+
+
+def synthetic_spec(wildcards):
+    return study_config.canonical_json(
+        config["sources"][source_named_by_path(wildcards)]["synthetic"]
+    )
+
+
+def pretrain_spec(wildcards):
+    return study_config.canonical_json(
+        config["sources"][source_named_by_path(wildcards)]["pretrain"]
+    )
+
+
+# --- datasets --------------------------------------------------------------------------------------
+
+
+def dataset_file(dataset, size, suffix):
+    return f"{RESULTS}/data/{dataset}-{size}px.{suffix}"
+
+
+def dataset_archives(wildcards):
+    splits = config["datasets"][wildcards.dataset]["splits"]
+    return {split: source_path(source) for split, source in splits.items()}
+
+
+def preprocessing_spec(wildcards):
+    return study_config.canonical_json(
+        study_config.preprocessing_spec(config, wildcards.dataset)
+    )
+
+
+# --- experiments -----------------------------------------------------------------------------------
+
+
+def experiment(name):
+    return study_config.resolved_experiment(config, name)
+
+
+def run_dir(name, seed):
+    return f"{RESULTS}/runs/{name}/seed{seed}"
+
+
+def training_spec(wildcards):
+    return study_config.canonical_json(
+        study_config.training_spec(config, wildcards.experiment)
+    )
+
+
+def experiment_data(wildcards):
+    spec = experiment(wildcards.experiment)
+    return dataset_file(spec["dataset"], spec["image_size"], "npz")
+
+
+def experiment_weights(wildcards):
+    name = experiment(wildcards.experiment)["weights"]
+    return [source_path(name)] if name else []
+
+
+def metrics_files():
+    return [f"{run_dir(name, seed)}/metrics.json" for name in EXPERIMENTS for seed in SEEDS]
+
+
+def final_outputs():
+    return [f"{RESULTS}/summary.csv"]
+
+
+def experiments_table_spec(wildcards):
+    """What the summary table shows of the config: every experiment as resolved, and the seeds."""
+    return study_config.canonical_json(
+        {"seeds": SEEDS, "experiments": {name: experiment(name) for name in EXPERIMENTS}}
+    )

@@ -1,0 +1,22 @@
+# Every file from outside is fetched here, verified against the checksum in the config, and written to
+# a fixed path below `resources` that a user without internet may also fill by hand.
+
+
+localrules:
+    download,
+
+
+rule download:
+    output:
+        f"{RESOURCES}/{{path}}",
+    wildcard_constraints:
+        path=source_paths_of_kind("download"),
+    params:
+        source=download_spec,
+    log:
+        f"{LOGS}/download/{{path}}.log",
+    retries: 3
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/download.py"

@@ -1,0 +1,26 @@
+# Archives -> one compressed .npz of uint8 images and integer labels per dataset and image size.
+
+
+rule preprocess:
+    input:
+        unpack(dataset_archives),
+        code=package_sources("data", "archives", "download", "arrays"),
+    output:
+        arrays=dataset_file("{dataset}", "{size}", "npz"),
+        stats=dataset_file("{dataset}", "{size}", "stats.json"),
+    wildcard_constraints:
+        dataset=any_of(config["datasets"]),
+        size=r"\d+",
+    params:
+        dataset=preprocessing_spec,
+    log:
+        f"{LOGS}/preprocess/{{dataset}}-{{size}}px.log",
+    benchmark:
+        f"{BENCHMARKS}/preprocess/{{dataset}}-{{size}}px.tsv"
+    threads: 4
+    resources:
+        mem_mb=8000,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/preprocess.py"

@@ -1,0 +1,32 @@
+# One job per experiment and seed. Its params hold only its own experiment, canonically serialised, so
+# editing one experiment in the config retrains that experiment and nothing else.
+
+
+rule train:
+    input:
+        data=experiment_data,
+        weights=experiment_weights,
+        code=package_sources("training", "models", "weights", "arrays", "runtime"),
+    output:
+        model=protected(f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras"),
+        history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
+        summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
+    wildcard_constraints:
+        experiment=any_of(EXPERIMENTS),
+        seed=r"\d+",
+    params:
+        experiment=training_spec,
+        # Resume state of a killed job; removed when the job finishes.
+        backup=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/backup",
+    log:
+        f"{LOGS}/train/{{experiment}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train/{{experiment}}/seed{{seed}}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=16000,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/train.py"

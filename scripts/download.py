@@ -1,0 +1,14 @@
+from _workflow import start
+
+log = start(snakemake)
+from transfer_study.download import fetch, log_progress
+
+source = snakemake.params.source
+fetch(
+    source["url"],
+    snakemake.output[0],
+    source["checksums"],
+    source.get("size"),
+    progress=log_progress(log, snakemake.output[0]),
+    log=log,
+)

@@ -1,0 +1,17 @@
+import json
+
+from _workflow import start
+
+log = start(snakemake)
+from transfer_study.arrays import save_arrays
+from transfer_study.data import preprocess_dataset
+
+dataset = json.loads(snakemake.params.dataset)
+archives = {split: path for split, path in snakemake.input.items() if split != "code"}
+size = int(snakemake.wildcards.size)
+arrays, stats = preprocess_dataset(dataset, archives, size, workers=snakemake.threads)
+stats["dataset"] = snakemake.wildcards.dataset
+save_arrays(snakemake.output.arrays, arrays, dataset["class_names"])
+with open(snakemake.output.stats, "w") as handle:
+    json.dump(stats, handle, indent=2)
+log.info("%s: %s; %d member(s) skipped", stats["dataset"], stats["splits"], len(stats["skipped"]))

@@ -1,0 +1,52 @@
+"""Shared fixtures: a private copy of the workflow to run Snakemake in, and helpers to run it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config", "src", "report", "envs", "profiles"]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SHARED_WEIGHTS = REPO.parent / "shared" / "weights"
+
+
+def copy_workflow(destination: Path) -> Path:
+    """The workflow's files in a fresh folder, so a test may edit them and run Snakemake there."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
+    """Run the Snakemake command line in `workdir`; returns the CompletedProcess."""
+    env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    result = subprocess.run(
+        [SNAKEMAKE, *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+@pytest.fixture
+def workflow_dir(tmp_path) -> Path:
+    return copy_workflow(tmp_path / "workflow")

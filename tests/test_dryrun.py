@@ -1,0 +1,44 @@
+"""The full study plans the right jobs, and a broken config fails before any job, naming the key."""
+
+import re
+
+import yaml
+from conftest import snakemake
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Job counts from the table `snakemake -n` prints ("job  count" rows)."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {name: int(count) for name, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_full_study_plans_downloads_preprocessing_and_every_run(workflow_dir):
+    result = snakemake(workflow_dir, "-n", "--cores", "4", "--resources", "gpu=1")
+    jobs = planned_jobs(result.stdout + result.stderr)
+    config = yaml.safe_load((workflow_dir / "config/config.yaml").read_text())
+    runs = len(config["experiments"]) * len(config["seeds"])
+    assert jobs["download"] == 6  # four data archives, two weight files
+    assert jobs["preprocess"] == 2  # beans at 224 px, CIFAR-10 at 32 px
+    assert jobs["train"] == runs == 27
+    assert jobs["evaluate"] == runs
+    assert "synthetic_archive" not in jobs and "pretrain_backbone" not in jobs
+
+
+def test_demo_plans_the_same_dag_without_downloads(workflow_dir):
+    result = snakemake(workflow_dir, "-n", "--cores", "2", "--configfile", "config/demo.yaml")
+    jobs = planned_jobs(result.stdout + result.stderr)
+    assert "download" not in jobs
+    assert jobs["synthetic_archive"] == 4
+    assert jobs["pretrain_backbone"] == 2
+    assert jobs["preprocess"] == 2
+    assert jobs["train"] == jobs["evaluate"] == 9 * 2
+
+
+def test_unknown_weights_source_is_rejected_with_key_path_and_choices(workflow_dir):
+    path = workflow_dir / "config/demo.yaml"
+    path.write_text(path.read_text().replace("weights: squeezenet_imagenet", "weights: alexnet"))
+    result = snakemake(workflow_dir, "-n", "--configfile", "config/demo.yaml", check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "experiments.cifar10-stage1.weights: unknown source 'alexnet'" in message
+    assert "squeezenet_imagenet" in message and "config/demo.yaml" in message
