@@ -25,7 +25,7 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     """Train model + temporary head on the source task; save the base in the published layout."""
     import keras
 
-    from transfer_study.models import base_model, build_model
+    from transfer_study.models import build_model
     from transfer_study.training import compile_model, one_hot
     from transfer_study.weights import save_keras2_notop_h5, save_squeezenet_keras2_h5
 
@@ -48,7 +48,7 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name("partial." + destination.name)
     save = save_keras2_notop_h5 if spec["model"] == "vgg16" else save_squeezenet_keras2_h5
-    save(base_model(model, spec["model"]), partial)
+    save(model.get_layer(spec["model"]), partial)  # the base is a nested model named so
     partial.replace(destination)
     accuracy = history.history["accuracy"][-1]
     log(f"pretrained {spec['model']} on the synthetic source task: accuracy {accuracy:.3f}")

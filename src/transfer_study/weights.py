@@ -1,0 +1,164 @@
+"""Reading and writing pretrained weights in the Keras 2 (legacy HDF5) layout.
+
+The SqueezeNet v1.1 ImageNet weights exist only as a Keras 2 file whose layer names contain '/'
+('fire2/squeeze1x1'), which Keras 3 forbids in layer names. Keras's own legacy loader pairs layers
+by position, so a drift between the two architectures could put arrays into the wrong layers where
+shapes happen to agree; this loader matches every layer by name and refuses any mismatch instead.
+
+The writers exist so the demo workflow can produce small "pretrained" files that go through exactly
+the same loading code as the real downloads.
+"""
+
+from __future__ import annotations
+
+import re
+from os import PathLike
+
+import h5py
+import keras
+import numpy as np
+
+# Keras 3 layer 'fire2_squeeze1x1' is Keras 2 layer 'fire2/squeeze1x1'; 'conv1' is the same in both.
+FIRE_PREFIX = re.compile(r"^(fire\d+)_")
+
+
+def keras2_squeezenet_name(keras_name: str) -> str:
+    """The name the Keras 2 SqueezeNet file uses for a layer of our Keras 3 SqueezeNet."""
+    return FIRE_PREFIX.sub(r"\1/", keras_name)
+
+
+def keras3_squeezenet_name(file_name: str) -> str:
+    """The name our Keras 3 SqueezeNet uses for a layer of the Keras 2 file."""
+    return file_name.replace("/", "_")
+
+
+def load_squeezenet_keras2_h5(model: keras.Model, path: str | PathLike) -> int:
+    """Load the Keras 2 SqueezeNet weights in `path` into `model`; return how many arrays were set.
+
+    Every layer with weights must appear on both sides with the same variables and shapes, otherwise
+    a ValueError names the layer. Nothing is assigned unless everything matches.
+    """
+    file_layers = read_keras2_layers(path)
+    model_layers = {layer.name: layer for layer in model.layers if layer.weights}
+    check_same_layers(set(model_layers), {keras3_squeezenet_name(n) for n in file_layers}, path)
+    assignments = []
+    for file_name, arrays in file_layers.items():
+        layer = model_layers[keras3_squeezenet_name(file_name)]
+        assignments += match_variables(layer, file_name, arrays)
+    for variable, array in assignments:
+        variable.assign(array)
+    return len(assignments)
+
+
+def read_keras2_layers(path: str | PathLike) -> dict[str, dict[str, np.ndarray]]:
+    """{file layer name: {variable name ('kernel', 'bias'): array}} for layers that have weights.
+
+    The dataset names come from each layer's `weight_names` attribute rather than being guessed: the
+    real file's TensorFlow scopes carry arbitrary suffixes ('fire2/squeeze1x1_3/kernel:0').
+    """
+    layers = {}
+    with h5py.File(path, "r") as h5:
+        for layer_name in decoded(h5.attrs["layer_names"]):
+            group = h5[layer_name]
+            weight_names = decoded(group.attrs.get("weight_names", []))
+            if not weight_names:
+                continue  # activations, pools, concatenations: nothing to load
+            arrays = {variable_name(w): np.asarray(group[w]) for w in weight_names}
+            if len(arrays) != len(weight_names):
+                raise ValueError(f"layer {layer_name!r} of {path}: repeated in {weight_names}")
+            layers[layer_name] = arrays
+    return layers
+
+
+def decoded(names) -> list[str]:
+    return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in names]
+
+
+def variable_name(weight_name: str) -> str:
+    """'fire2/squeeze1x1_3/kernel:0' -> 'kernel' (the name Keras 3 gives the variable)."""
+    return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
+
+
+def check_same_layers(model_names: set[str], file_names: set[str], path) -> None:
+    missing_in_file = sorted(model_names - file_names)
+    if missing_in_file:
+        raise ValueError(
+            f"layer {missing_in_file[0]!r} of the model (file name "
+            f"{keras2_squeezenet_name(missing_in_file[0])!r}) has no weights in {path}; "
+            f"all missing: {missing_in_file}"
+        )
+    missing_in_model = sorted(file_names - model_names)
+    if missing_in_model:
+        raise ValueError(
+            f"layer {keras2_squeezenet_name(missing_in_model[0])!r} of {path} has weights but the "
+            f"model has no layer {missing_in_model[0]!r}; all missing: {missing_in_model}"
+        )
+
+
+def match_variables(layer, file_name: str, arrays: dict[str, np.ndarray]) -> list:
+    """Pair each variable of `layer` with its array from the file, checking names and shapes."""
+    variables = {v.name: v for v in layer.weights}
+    if set(variables) != set(arrays):
+        raise ValueError(
+            f"layer {layer.name!r}: the model has variables {sorted(variables)}, "
+            f"file layer {file_name!r} has {sorted(arrays)}"
+        )
+    pairs = []
+    for name, variable in variables.items():
+        expected, found = tuple(variable.shape), arrays[name].shape
+        if expected != found:
+            raise ValueError(
+                f"layer {layer.name!r} ({file_name!r} in the file): {name} has shape {expected} "
+                f"in the model but {found} in the file"
+            )
+        pairs.append((variable, arrays[name]))
+    return pairs
+
+
+def save_squeezenet_keras2_h5(model: keras.Model, path: str | PathLike) -> None:
+    """Write `model`'s weights in the layout of the real Keras 2 SqueezeNet file."""
+    write_keras2_h5(model, path, keras2_squeezenet_name)
+
+
+def save_keras2_notop_h5(model: keras.Model, path: str | PathLike) -> None:
+    """Write a VGG16 base in the Keras 2 layout that `keras.applications.VGG16(weights=path)` reads.
+
+    Keras 3 picks the loader from the file name: only '.h5' / '.hdf5' reach the legacy loader, and
+    '.weights.h5' is read as the Keras 3 format, so other names are refused here rather than later.
+    """
+    name = str(path)
+    if name.endswith(".weights.h5") or not name.endswith((".h5", ".hdf5")):
+        raise ValueError(
+            f"{name}: Keras reads legacy weights only from a path ending in '.h5' or '.hdf5' "
+            "(and not '.weights.h5')"
+        )
+    write_keras2_h5(model, path, unchanged_name)
+
+
+def unchanged_name(layer_name: str) -> str:
+    return layer_name
+
+
+def write_keras2_h5(model: keras.Model, path, file_name_of) -> None:
+    """The Keras 2 layout: root attrs list every layer; each layer group lists its datasets.
+
+    Keras's legacy loader pairs the file's layers that have weights with the model's such layers in
+    order, and within a layer assigns the arrays in `weight_names` order, so both follow the model's
+    own order (kernel before bias).
+    """
+    with h5py.File(path, "w") as h5:
+        h5.attrs["layer_names"] = encoded(file_name_of(layer.name) for layer in model.layers)
+        h5.attrs["backend"] = keras.backend.backend().encode("utf8")
+        h5.attrs["keras_version"] = keras.__version__.encode("utf8")
+        for layer in model.layers:
+            file_name = file_name_of(layer.name)
+            group = h5.create_group(file_name)
+            weight_names = [f"{file_name}/{v.name}:0" for v in layer.weights]
+            group.attrs["weight_names"] = encoded(weight_names)
+            for weight_name, variable in zip(weight_names, layer.weights, strict=True):
+                group.create_dataset(weight_name, data=variable.numpy())
+
+
+def encoded(names) -> np.ndarray:
+    # An empty list becomes an empty float array, exactly as Keras 2 wrote weightless layers.
+    return np.array([name.encode("utf8") for name in names])
