@@ -1,0 +1,189 @@
+"""Archive safety checks on small zips and tars made here, hostile ones included."""
+
+import io
+import stat
+import tarfile
+import zipfile
+
+import pytest
+
+from transfer_study.archives import (
+    UnsafeArchiveError,
+    extract_archive,
+    iter_tar_files,
+    iter_zip_files,
+)
+
+GOOD_FILES = {
+    "train/healthy/healthy_train.0.jpg": b"first image",
+    "train/bean_rust/bean_rust_train.0.jpg": b"second image" * 100,
+    "README": b"",
+}
+
+
+# --- writing archives ---------------------------------------------------------------------------
+
+
+def make_zip(path, members):
+    """`members`: (name, bytes) for files, or (ZipInfo, bytes) for anything else."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return path
+
+
+def zip_special(name, file_type, data=b""):
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3  # Unix, so the mode in the high bits means what it says
+    info.external_attr = (file_type | 0o644) << 16
+    return info, data
+
+
+def make_tar(path, members):
+    """`members`: (name, bytes) for files, or (TarInfo, None) for anything else."""
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members:
+            if isinstance(name, tarfile.TarInfo):
+                tf.addfile(name)
+            else:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def tar_special(name, file_type, linkname=""):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = file_type, linkname
+    return info, None
+
+
+def tar_directory(name):
+    info = tarfile.TarInfo(name)
+    info.type, info.mode = tarfile.DIRTYPE, 0o755
+    return info, None
+
+
+# --- hostile members ----------------------------------------------------------------------------
+
+ZIP_HOSTILE = {
+    "parent": (("../evil", b"x"), "'..'"),
+    "nested parent": (("train/../../evil", b"x"), "'..'"),
+    "backslash parent": (("..\\evil", b"x"), "'..'"),
+    "absolute": (("/etc/x", b"x"), "absolute"),
+    "windows drive": (("C:\\windows\\x", b"x"), "absolute"),
+    "windows unc": (("\\\\server\\share\\x", b"x"), "absolute"),
+    "symlink": (zip_special("link", stat.S_IFLNK, b"/etc/passwd"), "symbolic link"),
+    "fifo": (zip_special("pipe", stat.S_IFIFO), "device, fifo"),
+    "device": (zip_special("disk", stat.S_IFBLK), "device, fifo"),
+}
+
+TAR_HOSTILE = {
+    "parent": (("../evil", b"x"), "'..'"),
+    "absolute": (("/etc/x", b"x"), "absolute"),
+    "symlink": (tar_special("link", tarfile.SYMTYPE, "/etc/passwd"), "symbolic link"),
+    "hardlink": (tar_special("hard", tarfile.LNKTYPE, "/etc/passwd"), "hard link"),
+    "fifo": (tar_special("pipe", tarfile.FIFOTYPE), "device, fifo"),
+    "device": (tar_special("tty", tarfile.CHRTYPE), "device, fifo"),
+}
+
+
+def member_name(member):
+    name = member[0]
+    return name if isinstance(name, str) else getattr(name, "filename", None) or name.name
+
+
+@pytest.mark.parametrize("case", ZIP_HOSTILE, ids=str)
+def test_hostile_zip_member_is_refused_before_anything_is_read(tmp_path, case):
+    member, why = ZIP_HOSTILE[case]
+    # The hostile member comes last: the good one before it must not be yielded either.
+    archive = make_zip(tmp_path / "beans.zip", [("train/good.jpg", b"fine"), member])
+    with pytest.raises(UnsafeArchiveError) as caught:
+        next(iter_zip_files(archive))
+    message = str(caught.value)
+    assert "beans.zip" in message and repr(member_name(member)) in message and why in message
+    with pytest.raises(UnsafeArchiveError):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("case", TAR_HOSTILE, ids=str)
+def test_hostile_tar_member_is_refused_before_anything_is_read(tmp_path, case):
+    member, why = TAR_HOSTILE[case]
+    archive = make_tar(tmp_path / "cifar.tar.gz", [("batches/good", b"fine"), member])
+    with pytest.raises(UnsafeArchiveError) as caught:
+        next(iter_tar_files(archive))
+    message = str(caught.value)
+    assert "cifar.tar.gz" in message and repr(member_name(member)) in message and why in message
+    with pytest.raises(UnsafeArchiveError):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_zip_bomb_is_refused_by_declared_size(tmp_path):
+    archive = make_zip(tmp_path / "bomb.zip", [("zeros.bin", bytes(5_000_000))])
+    assert archive.stat().st_size < 100_000  # small on disk, large once inflated
+    with pytest.raises(UnsafeArchiveError, match="5,000,000 bytes.*limit of 1,000,000 bytes"):
+        next(iter_zip_files(archive, max_total_bytes=1_000_000))
+    with pytest.raises(UnsafeArchiveError, match="5,000,000"):
+        extract_archive(archive, tmp_path / "out", max_total_bytes=1_000_000)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_tar_bomb_is_refused_by_declared_size(tmp_path):
+    members = [(f"zeros{i}.bin", bytes(400_000)) for i in range(3)]
+    archive = make_tar(tmp_path / "bomb.tar.gz", members)
+    with pytest.raises(UnsafeArchiveError, match="1,200,000 bytes.*limit of 1,000,000 bytes"):
+        next(iter_tar_files(archive, max_total_bytes=1_000_000))
+
+
+def test_size_within_the_limit_is_read(tmp_path):
+    archive = make_zip(tmp_path / "ok.zip", [("zeros.bin", bytes(1000))])
+    assert list(iter_zip_files(archive, max_total_bytes=1000)) == [("zeros.bin", bytes(1000))]
+
+
+# --- good archives ------------------------------------------------------------------------------
+
+
+def good_zip(path):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.mkdir("train")
+        zf.mkdir("train/healthy")
+        for name, data in GOOD_FILES.items():
+            zf.writestr(name, data)
+    return path
+
+
+def good_tar(path):
+    return make_tar(
+        path,
+        [tar_directory("train"), tar_directory("train/healthy"), *GOOD_FILES.items()],
+    )
+
+
+def test_good_zip_yields_every_regular_file(tmp_path):
+    assert dict(iter_zip_files(good_zip(tmp_path / "train.zip"))) == GOOD_FILES
+
+
+def test_good_tar_gz_yields_every_regular_file(tmp_path):
+    assert dict(iter_tar_files(good_tar(tmp_path / "cifar.tar.gz"))) == GOOD_FILES
+
+
+@pytest.mark.parametrize("make, name", [(good_zip, "train.zip"), (good_tar, "cifar-data.bin")])
+def test_extract_archive_writes_files_below_dest_only(tmp_path, make, name):
+    # The tar has a name that says nothing: the format is read from the content.
+    archive = make(tmp_path / name)
+    dest = tmp_path / "out" / "extracted"
+    written = extract_archive(archive, dest)
+    assert sorted(written) == sorted(dest / member for member in GOOD_FILES)
+    for member, data in GOOD_FILES.items():
+        assert (dest / member).read_bytes() == data
+    everything = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert sorted(everything) == sorted([archive, *written])
+
+
+def test_extract_archive_refuses_other_files(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not an archive")
+    with pytest.raises(ValueError, match="neither a zip nor a tar"):
+        extract_archive(path, tmp_path / "out")
