@@ -1,4 +1,4 @@
-# Helpers shared by every rule file: config validation, paths, and the params each job depends on.
+# Helpers shared by all the .smk files (config validation, paths, the params each job depends on).
 import re
 import sys
 from pathlib import Path
@@ -9,7 +9,6 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transfer_study import config as study_config  # noqa: E402
-
 
 # First without defaults: a value of the wrong type then gets the schema's message, not a crash of
 # the default-filling; then again to fill the defaults in.
@@ -132,7 +131,9 @@ def experiment_weights(wildcards):
 
 
 def metrics_files():
-    return [f"{run_dir(name, seed)}/metrics.json" for name in EXPERIMENTS for seed in SEEDS]
+    return [
+        f"{run_dir(name, seed)}/metrics.json" for name in EXPERIMENTS for seed in SEEDS
+    ]
 
 
 def final_outputs():
@@ -142,5 +143,8 @@ def final_outputs():
 def experiments_table_spec(wildcards):
     """What the summary table shows of the config: every experiment as resolved, and the seeds."""
     return study_config.canonical_json(
-        {"seeds": SEEDS, "experiments": {name: experiment(name) for name in EXPERIMENTS}}
+        {
+            "seeds": SEEDS,
+            "experiments": {name: experiment(name) for name in EXPERIMENTS},
+        }
     )

@@ -3,37 +3,39 @@
 
 
 rule synthetic_archive:
-    output:
-        f"{RESOURCES}/{{path}}",
-    wildcard_constraints:
-        path=source_paths_of_kind("synthetic"),
     input:
         code=package_sources("demo"),
-    params:
-        spec=synthetic_spec,
+    output:
+        f"{RESOURCES}/{{path}}",
     log:
         f"{LOGS}/synthetic/{{path}}.log",
+    wildcard_constraints:
+        path=source_paths_of_kind("synthetic"),
     conda:
         "../envs/data.yaml"
+    params:
+        spec=synthetic_spec,
     script:
         "../scripts/synthetic_archive.py"
 
 
 rule pretrain_backbone:
+    input:
+        code=package_sources(
+            "demo", "pretrain", "models", "weights", "training", "runtime"
+        ),
     output:
         f"{RESOURCES}/{{path}}",
-    wildcard_constraints:
-        path=source_paths_of_kind("pretrain"),
-    input:
-        code=package_sources("demo", "pretrain", "models", "weights", "training", "runtime"),
-    params:
-        spec=pretrain_spec,
     log:
         f"{LOGS}/pretrain/{{path}}.log",
+    wildcard_constraints:
+        path=source_paths_of_kind("pretrain"),
+    conda:
+        "../envs/train.yaml"
     threads: 2
     resources:
         gpu=1,
-    conda:
-        "../envs/train.yaml"
+    params:
+        spec=pretrain_spec,
     script:
         "../scripts/pretrain_backbone.py"

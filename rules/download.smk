@@ -9,14 +9,14 @@ localrules:
 rule download:
     output:
         f"{RESOURCES}/{{path}}",
-    wildcard_constraints:
-        path=source_paths_of_kind("download"),
-    params:
-        source=download_spec,
     log:
         f"{LOGS}/download/{{path}}.log",
+    wildcard_constraints:
+        path=source_paths_of_kind("download"),
     retries: 3
     conda:
         "../envs/data.yaml"
+    params:
+        source=download_spec,
     script:
         "../scripts/download.py"

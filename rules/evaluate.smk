@@ -10,21 +10,21 @@ rule evaluate:
         code=package_sources("evaluation", "models", "weights", "arrays", "runtime"),
     output:
         metrics=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/metrics.json",
-    wildcard_constraints:
-        experiment=any_of(EXPERIMENTS),
-        seed=r"\d+",
-    params:
-        batch_size=256,
     log:
         f"{LOGS}/evaluate/{{experiment}}/seed{{seed}}.log",
     benchmark:
         f"{BENCHMARKS}/evaluate/{{experiment}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        experiment=any_of(EXPERIMENTS),
+        seed=r"\d+",
+    conda:
+        "../envs/train.yaml"
     threads: 4
     resources:
         gpu=1,
         mem_mb=8000,
-    conda:
-        "../envs/train.yaml"
+    params:
+        batch_size=256,
     script:
         "../scripts/evaluate.py"
 
@@ -35,11 +35,11 @@ rule aggregate:
         code=package_sources("evaluation", "config"),
     output:
         table=f"{RESULTS}/summary.csv",
-    params:
-        experiments=experiments_table_spec,
     log:
         f"{LOGS}/aggregate.log",
     conda:
         "../envs/report.yaml"
+    params:
+        experiments=experiments_table_spec,
     script:
         "../scripts/aggregate.py"

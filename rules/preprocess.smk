@@ -8,19 +8,19 @@ rule preprocess:
     output:
         arrays=dataset_file("{dataset}", "{size}", "npz"),
         stats=dataset_file("{dataset}", "{size}", "stats.json"),
-    wildcard_constraints:
-        dataset=any_of(config["datasets"]),
-        size=r"\d+",
-    params:
-        dataset=preprocessing_spec,
     log:
         f"{LOGS}/preprocess/{{dataset}}-{{size}}px.log",
     benchmark:
         f"{BENCHMARKS}/preprocess/{{dataset}}-{{size}}px.tsv"
+    wildcard_constraints:
+        dataset=any_of(config["datasets"]),
+        size=r"\d+",
+    conda:
+        "../envs/data.yaml"
     threads: 4
     resources:
         mem_mb=8000,
-    conda:
-        "../envs/data.yaml"
+    params:
+        dataset=preprocessing_spec,
     script:
         "../scripts/preprocess.py"

@@ -11,22 +11,22 @@ rule train:
         model=protected(f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras"),
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
         summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
-    wildcard_constraints:
-        experiment=any_of(EXPERIMENTS),
-        seed=r"\d+",
-    params:
-        experiment=training_spec,
-        # Resume state of a killed job; removed when the job finishes.
-        backup=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/backup",
     log:
         f"{LOGS}/train/{{experiment}}/seed{{seed}}.log",
     benchmark:
         f"{BENCHMARKS}/train/{{experiment}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        experiment=any_of(EXPERIMENTS),
+        seed=r"\d+",
+    conda:
+        "../envs/train.yaml"
     threads: 4
     resources:
         gpu=1,
         mem_mb=16000,
-    conda:
-        "../envs/train.yaml"
+    params:
+        experiment=training_spec,
+        # Resume state of a killed job; removed when the job finishes.
+        backup=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/backup",
     script:
         "../scripts/train.py"

@@ -17,6 +17,9 @@ def start(snakemake) -> logging.Logger:
     stream = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 - lives as long as the job
     sys.stdout = sys.stderr = stream
     logging.basicConfig(
-        stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+        stream=stream,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        force=True,
     )
     return logging.getLogger(f"transfer_study.{snakemake.rule}")

@@ -50,3 +50,11 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 @pytest.fixture
 def workflow_dir(tmp_path) -> Path:
     return copy_workflow(tmp_path / "workflow")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """A folder where the whole demo workflow ran once; tests read its results, never change them."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("demo") / "workflow")
+    snakemake(workdir, "--cores", "2", "--configfile", "config/demo.yaml", timeout=1500)
+    return workdir

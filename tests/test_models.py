@@ -34,8 +34,7 @@ VGG16_BLOCKS = {
     "block5": [(512, 512), (512, 512), (512, 512)],
 }
 VGG16_PARAMS = {
-    block: sum(conv_params(3, cin, cout) for cin, cout in convs)
-    for block, convs in VGG16_BLOCKS.items()
+    block: sum(conv_params(3, cin, cout) for cin, cout in convs) for block, convs in VGG16_BLOCKS.items()
 }
 # fire module: (input channels, squeeze filters, expand filters per branch)
 SQUEEZENET_FIRES = {

@@ -48,6 +48,10 @@ def _choices(values) -> str:
     return ", ".join(sorted(values)) or "(none defined)"
 
 
+def _pretrained_model(source: dict) -> str | None:
+    return source.get("pretrain", {}).get("model")
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the key path and the allowed values for every dangling reference."""
     errors = []
@@ -87,12 +91,11 @@ def check_config(config: dict) -> None:
                 f"{where}.weights: unknown source {weights!r}; defined sources: {_choices(sources)} "
                 "(or null to train from scratch)"
             )
-        elif weights is not None and "pretrain" in sources[weights]:
-            if sources[weights]["pretrain"]["model"] != experiment["model"]:
-                errors.append(
-                    f"{where}.weights: source {weights!r} holds "
-                    f"{sources[weights]['pretrain']['model']} weights, not {experiment['model']}"
-                )
+        elif weights is not None and _pretrained_model(sources[weights]) not in (None, experiment["model"]):
+            errors.append(
+                f"{where}.weights: source {weights!r} holds "
+                f"{_pretrained_model(sources[weights])} weights, not {experiment['model']}"
+            )
         trainable = experiment["trainable"]
         if isinstance(trainable, list):
             valid = TRAINABLE_UNITS[experiment["model"]]

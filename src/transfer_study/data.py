@@ -184,17 +184,13 @@ def preprocess_dataset(
     arrays: dict[str, np.ndarray] = {}
     if dataset["format"] == "beans_zip":
         for split in SPLITS:
-            x, y, split_skipped = read_beans_split(
-                Path(archives[split]), split, class_names, size, workers
-            )
+            x, y, split_skipped = read_beans_split(Path(archives[split]), split, class_names, size, workers)
             arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
             skipped += split_skipped
     elif dataset["format"] == "cifar10_tar":
         parts = read_cifar10(Path(archives["archive"]), size)
         x_all, y_all = parts["train"]
-        train, validation = stratified_split(
-            y_all, dataset["validation_fraction"], dataset["split_seed"]
-        )
+        train, validation = stratified_split(y_all, dataset["validation_fraction"], dataset["split_seed"])
         arrays["x_train"], arrays["y_train"] = x_all[train], y_all[train]
         arrays["x_validation"], arrays["y_validation"] = x_all[validation], y_all[validation]
         arrays["x_test"], arrays["y_test"] = parts["test"]

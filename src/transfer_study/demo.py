@@ -100,9 +100,7 @@ def _zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
-def write_beans_zip(
-    path: Path, split: str, images_per_class: int, image_size: int, seed: int
-) -> None:
+def write_beans_zip(path: Path, split: str, images_per_class: int, image_size: int, seed: int) -> None:
     """A zip laid out as the published beans archives: <split>/<class>/<class>_<split>.<n>.jpg.
 
     The training archive also holds one member that is not an image, as the published one does,
@@ -173,9 +171,7 @@ def write_synthetic_source(path: Path, spec: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     if spec["format"] == "beans_zip":
-        write_beans_zip(
-            partial, spec["split"], spec["images_per_class"], spec["image_size"], spec["seed"]
-        )
+        write_beans_zip(partial, spec["split"], spec["images_per_class"], spec["image_size"], spec["seed"])
     else:
         write_cifar10_tar(partial, spec["images_per_class"], spec["seed"])
     partial.replace(path)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_study.demo import cifar10_arrays, decode_resized
+from transfer_study.data import decode_resized
+from transfer_study.demo import cifar10_arrays
 
 
 def source_task(spec: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -41,9 +42,7 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     model = build_model(experiment, num_classes=10, weights_path=None)
     compile_model(model, experiment)
     images, labels = source_task(spec)
-    history = model.fit(
-        images, one_hot(labels, 10), batch_size=16, epochs=spec["epochs"], verbose=2
-    )
+    history = model.fit(images, one_hot(labels, 10), batch_size=16, epochs=spec["epochs"], verbose=2)
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name("partial." + destination.name)

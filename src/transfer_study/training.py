@@ -131,6 +131,7 @@ def save_weights_atomically(model: keras.Model, path: Path) -> None:
 
 
 def write_history(path: Path, rows: list[dict]) -> None:
+    path = Path(path)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")

@@ -1,0 +1,166 @@
+"""Training jobs: resume after a kill, determinism, early stopping, divergence, evaluation."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from transfer_study.evaluation import confusion_matrix, evaluate_predictions, per_class_scores
+from transfer_study.training import read_history, resume_point, train
+
+EXPERIMENT = {
+    "model": "squeezenet",
+    "image_size": 32,
+    "trainable": "all",
+    "head": {"activation": "softmax", "dropout": 0.5},
+    "augmentation": {"horizontal_flip": True},
+    "optimizer": {"name": "adam", "learning_rate": 0.001},
+    "epochs": 4,
+    "batch_size": 16,
+    "early_stopping": None,
+    "num_classes": 3,
+}
+
+
+def tiny_arrays(seed=0, count=48):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 3
+    images = rng.integers(0, 60, (count, 32, 32, 3)).astype(np.uint8)
+    for label in range(3):  # one bright channel per class: learnable in a few steps
+        images[labels == label, :, :, label] += 150
+    return {
+        "x_train": images, "y_train": labels,
+        "x_validation": images[:12], "y_validation": labels[:12],
+        "x_test": images[12:24], "y_test": labels[12:24],
+        "class_names": ["r", "g", "b"],
+    }  # fmt: skip
+
+
+def run(tmp_path, name, experiment=EXPERIMENT, seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return train(experiment, seed, tiny_arrays(), None, tmp_path / name / "backup", log=lambda _: None)
+
+
+class StopAfter(Exception):
+    pass
+
+
+def test_same_seed_same_history_and_weights(tmp_path):
+    model_a, rows_a, _ = run(tmp_path, "a")
+    model_b, rows_b, _ = run(tmp_path, "b")
+    assert [r["loss"] for r in rows_a] == [r["loss"] for r in rows_b]
+    for a, b in zip(model_a.get_weights(), model_b.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    import keras
+
+    from transfer_study import training
+
+    reference, reference_rows, _ = run(tmp_path, "whole")
+
+    # Kill the job at the start of epoch 3: the backup then holds epochs 1 and 2.
+    class Kill(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise StopAfter
+
+    original = training.HistoryRecorder.__init__
+
+    def recorder_with_kill(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.kill = Kill()
+
+    monkeypatch.setattr(training.HistoryRecorder, "__init__", recorder_with_kill)
+    monkeypatch.setattr(
+        training.HistoryRecorder, "on_epoch_begin",
+        lambda self, epoch, logs=None: self.kill.on_epoch_begin(epoch),
+    )  # fmt: skip
+    with pytest.raises(StopAfter):
+        run(tmp_path, "resumed")
+    assert resume_point(tmp_path / "resumed" / "backup")[0] == 2
+    monkeypatch.undo()
+
+    resumed, rows, summary = run(tmp_path, "resumed")
+    assert summary["resumed_after_epoch"] == 2
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    np.testing.assert_allclose([r["loss"] for r in rows], [r["loss"] for r in reference_rows], rtol=1e-6)
+    for a, b in zip(reference.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_early_stopping_keeps_best_epoch(tmp_path):
+    experiment = {**EXPERIMENT, "epochs": 30, "early_stopping": {"patience": 2}}
+    experiment["optimizer"] = {"name": "adam", "learning_rate": 0.05}  # overfits and wobbles fast
+    _, rows, summary = run(tmp_path, "es", experiment)
+    best = min(rows, key=lambda r: r["val_loss"])["epoch"]
+    assert summary["kept_epoch"] == best
+    if summary["stopped_early"]:
+        assert len(rows) == best + 2
+
+
+def test_diverging_loss_stops_and_is_marked(tmp_path):
+    experiment = {**EXPERIMENT, "head": {"activation": "relu", "dropout": 0.0}}
+    experiment["optimizer"] = {"name": "sgd", "learning_rate": 1e6}
+    _, rows, summary = run(tmp_path, "nan", experiment)
+    assert summary["diverged"] is True
+    assert len(rows) < experiment["epochs"] or not np.isfinite(rows[-1]["loss"])
+
+
+def test_confusion_matrix_and_scores_by_hand():
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 2])
+    matrix = confusion_matrix(labels, predicted, 3)
+    assert matrix.tolist() == [[1, 1, 0], [0, 2, 1], [0, 0, 1]]
+    scores = per_class_scores(matrix, ["a", "b", "c"])
+    assert scores["b"] == {"precision": 2 / 3, "recall": 2 / 3, "support": 3}
+    assert scores["c"]["precision"] == 0.5 and scores["a"]["recall"] == 0.5
+    one_hot = np.eye(3)[predicted]
+    metrics = evaluate_predictions(one_hot, labels, ["a", "b", "c"], loss=0.25)
+    assert metrics["accuracy"] == pytest.approx(4 / 6) and metrics["loss"] == 0.25
+
+
+TORCH_SMOKE = """
+import numpy as np, keras, sys
+from transfer_study.models import build_model
+from transfer_study.training import compile_model
+assert keras.backend.backend() == "torch"
+experiment = {"model": "squeezenet", "image_size": 32, "trainable": ["fire8", "fire9"],
+              "head": {"activation": "softmax"}, "augmentation": {"horizontal_flip": True}}
+model = build_model(experiment, 3)
+compile_model(model, experiment)
+x = np.random.default_rng(0).integers(0, 255, (8, 32, 32, 3)).astype("float32")
+y = np.eye(3)[np.arange(8) % 3]
+model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+model.save(sys.argv[1])
+again = keras.saving.load_model(sys.argv[1], safe_mode=True)
+np.testing.assert_allclose(model.predict(x, verbose=0), again.predict(x, verbose=0), atol=1e-6)
+print("torch ok")
+"""
+
+
+def test_torch_backend_builds_trains_saves_and_reloads(tmp_path):
+    pytest.importorskip("torch", reason="torch is not installed (pip install torch==2.13.0)")
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    result = subprocess.run(
+        [sys.executable, "-c", TORCH_SMOKE, str(tmp_path / "m.keras")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "torch ok" in result.stdout
+
+
+def test_history_file_round_trip(tmp_path):
+    from transfer_study.training import write_history
+
+    rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7,
+             "seconds": 1.5}]  # fmt: skip
+    write_history(tmp_path / "h.csv", rows)
+    assert read_history(tmp_path / "h.csv") == rows
+    json.dumps(rows)
