@@ -8,7 +8,7 @@ rule train:
         weights=experiment_weights,
         code=package_sources("training", "models", "weights", "arrays", "runtime"),
     output:
-        model=protected(f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras"),
+        model=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras",
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
         summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
     log:

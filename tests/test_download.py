@@ -260,9 +260,7 @@ def test_interrupt_removes_the_partial_file(source, dest):
 
 
 def test_http_good_file(server, dest):
-    assert fetch(f"{server.url}/good", dest, {"sha256": SHA256, "md5": MD5}, len(BODY)) == (
-        "downloaded"
-    )
+    assert fetch(f"{server.url}/good", dest, {"sha256": SHA256, "md5": MD5}, len(BODY)) == ("downloaded")
     assert dest.read_bytes() == BODY
     assert leftovers(dest) == ["train.zip"]
 
@@ -312,9 +310,7 @@ def test_connection_refused_explains_the_offline_options(closed_port, dest):
 @pytest.mark.parametrize("path", ["/unavailable-then-good", "/hang-up-then-good"])
 def test_http_retries_after_a_failed_request(server, dest, path):
     log = io.StringIO()
-    assert fetch(f"{server.url}{path}", dest, {"sha256": SHA256}, attempts=2, log=log) == (
-        "downloaded"
-    )
+    assert fetch(f"{server.url}{path}", dest, {"sha256": SHA256}, attempts=2, log=log) == ("downloaded")
     assert dest.read_bytes() == BODY
     assert server.requests[path] == 2
     assert "attempt 1 of 2 failed" in log.getvalue()
@@ -371,6 +367,4 @@ def test_log_progress_without_a_total_reports_by_bytes(caplog):
     with caplog.at_level(logging.INFO, logger="test_download"):
         for done in range(0, 5 << 20, 256 << 10):
             report(done, None)
-    assert [record.getMessage() for record in caplog.records] == [
-        f"x.bin: {mib:.1f} MiB" for mib in range(5)
-    ]
+    assert [record.getMessage() for record in caplog.records] == [f"x.bin: {mib:.1f} MiB" for mib in range(5)]

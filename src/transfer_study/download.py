@@ -92,9 +92,7 @@ def _check_size(path, expected: int | None, actual: int) -> None:
 def _check_digests(path, checksums: dict[str, str], actual: dict[str, str]) -> None:
     for algorithm, expected in checksums.items():
         if actual[algorithm].lower() != expected.strip().lower():
-            raise ChecksumError(
-                f"{path}: {algorithm} mismatch: expected {expected}, got {actual[algorithm]}"
-            )
+            raise ChecksumError(f"{path}: {algorithm} mismatch: expected {expected}, got {actual[algorithm]}")
 
 
 def verify_file(path, checksums: dict[str, str], size: int | None = None) -> None:
@@ -131,9 +129,7 @@ def _progress_line(label: str, done: int, total: int | None) -> str:
     return f"{label}: {done / MIB:.1f} MiB"
 
 
-def log_progress(
-    log, label: str, every_fraction: float = 0.1, every_bytes: int = 16 * MIB
-) -> Progress:
+def log_progress(log, label: str, every_fraction: float = 0.1, every_bytes: int = 16 * MIB) -> Progress:
     """A `progress` callable for `fetch` writing lines like `train.zip: 14.2 MiB / 137.2 MiB (10%)`.
 
     `log` is a logging.Logger or a file-like object. A line is written at most every
@@ -161,12 +157,8 @@ def _check_url(url: str) -> None:
     """Refuse schemes other than http(s) and file, and `file://` urls that are not absolute."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in {"http", "https", "file"}:
-        raise DownloadError(
-            f"{url}: only http(s):// and file:// urls are supported", retryable=False
-        )
-    if parts.scheme == "file" and (
-        parts.netloc not in {"", "localhost"} or not parts.path.startswith("/")
-    ):
+        raise DownloadError(f"{url}: only http(s):// and file:// urls are supported", retryable=False)
+    if parts.scheme == "file" and (parts.netloc not in {"", "localhost"} or not parts.path.startswith("/")):
         raise DownloadError(
             f"{url}: a file:// url needs an absolute path, as in file:///abs/path/to/file (three "
             "slashes); in file://name/... the name is a host, not a folder relative to here",
@@ -251,8 +243,7 @@ def _stream(url: str, dest: Path, out: IO[bytes], checksums, size, timeout, prog
     # http.client returns an empty read, not an error, when a connection closes early.
     if announced is not None and received < announced:
         raise DownloadError(
-            f"{url}: the connection closed after {received:,} of {announced:,} bytes "
-            f"(fetching {dest})"
+            f"{url}: the connection closed after {received:,} of {announced:,} bytes (fetching {dest})"
         )
     return {algorithm: digest.hexdigest() for algorithm, digest in digests.items()}, received
 
