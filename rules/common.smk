@@ -1,4 +1,5 @@
 # Helpers shared by all the .smk files (config validation, paths, the params each job depends on).
+import os
 import re
 import sys
 from pathlib import Path
@@ -26,7 +27,8 @@ RESULTS = config["results"]
 RESOURCES = config["resources"]
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
-PACKAGE = Path(workflow.basedir) / "src" / "transfer_study"
+# Relative to the working folder, so that moving the checkout does not look like new inputs.
+PACKAGE = Path(os.path.relpath(Path(workflow.basedir) / "src" / "transfer_study"))
 SEEDS = config["seeds"]
 EXPERIMENTS = list(config["experiments"])
 

@@ -1,0 +1,101 @@
+"""After a finished demo run, a change plans exactly the jobs it affects (snakemake -n)."""
+
+import re
+import shutil
+
+import pytest
+from conftest import snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture
+def finished(demo_run, tmp_path):
+    """A private copy of the finished demo run (results, metadata and all) for one test to change."""
+    workdir = tmp_path / "workflow"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    return workdir
+
+
+def planned(workdir) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job `snakemake -n` would run."""
+    result = snakemake(workdir, "-n", "--cores", "2", "--configfile", "config/demo.yaml")
+    jobs = set()
+    for block in re.split(r"\n\s*\n", result.stdout + result.stderr):
+        match = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if match:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            jobs.add((match.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
+def rules_of(jobs, rule):
+    return {wildcards for name, wildcards in jobs if name == rule}
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_nothing_to_do_after_a_finished_run(finished):
+    assert planned(finished) == set()
+
+
+def test_one_experiment_changed_retrains_that_experiment_only(finished):
+    config = finished / "config/demo.yaml"
+    edit(config, "  beans-3a:\n    <<: *beans\n", "  beans-3a:\n    <<: *beans\n    batch_size: 8\n")
+    jobs = planned(finished)
+    assert rules_of(jobs, "train") == {"experiment=beans-3a, seed=0"}
+    assert rules_of(jobs, "evaluate") == {"experiment=beans-3a, seed=0"}
+    assert {name for name, _ in jobs} == {"train", "evaluate", "aggregate", "all"}
+
+
+def test_labels_and_key_order_retrain_nothing(finished):
+    config = finished / "config/demo.yaml"
+    edit(config, 'label: "3-a"', 'label: "3-a (block5)"')
+    edit(config, "    weights: squeezenet_imagenet\n    optimizer:", "    optimizer:")
+    edit(
+        config,
+        "    epochs: 2\n    batch_size: 16\n",
+        "    epochs: 2\n    weights: squeezenet_imagenet\n    batch_size: 16\n",
+    )
+    jobs = planned(finished)
+    assert rules_of(jobs, "train") == set()
+    assert {name for name, _ in jobs} <= {"aggregate", "all"}
+
+
+def test_a_new_seed_adds_only_its_own_jobs(finished):
+    edit(finished / "config/demo.yaml", "seeds: [0]", "seeds: [0, 5]")
+    jobs = planned(finished)
+    assert {wildcards.split("seed=")[1] for wildcards in rules_of(jobs, "train")} == {"5"}
+    assert len(rules_of(jobs, "train")) == len(rules_of(jobs, "evaluate")) == 9
+    assert rules_of(jobs, "preprocess") == set()
+
+
+def test_a_dataset_change_reruns_that_dataset_chain_only(finished):
+    edit(finished / "config/demo.yaml", "    image_size: 32\n  cifar10:", "    image_size: 36\n  cifar10:")
+    jobs = planned(finished)
+    assert rules_of(jobs, "preprocess") == {"dataset=beans, size=36"}
+    assert {wildcards.split(",")[0] for wildcards in rules_of(jobs, "train")} == {
+        f"experiment=beans-{name}" for name in ("1-softmax", "1-relu", "2", "3a", "3b", "3c")
+    }
+
+
+def test_model_code_edit_retrains_everything_and_a_touch_retrains_nothing(finished):
+    models = finished / "src/transfer_study/models.py"
+    models.touch()
+    assert rules_of(planned(finished), "train") == set()
+    models.write_text(models.read_text() + "\n# an edit\n")
+    jobs = planned(finished)
+    assert len(rules_of(jobs, "train")) == 9
+    assert rules_of(jobs, "preprocess") == set()
+
+
+def test_evaluation_code_edit_does_not_retrain(finished):
+    evaluation = finished / "src/transfer_study/evaluation.py"
+    evaluation.write_text(evaluation.read_text() + "\n# an edit\n")
+    jobs = planned(finished)
+    assert rules_of(jobs, "train") == set()
+    assert len(rules_of(jobs, "evaluate")) == 9
