@@ -2,6 +2,10 @@
 # briefly pretrained on a synthetic task and saved in the layouts of the published weight files.
 
 
+localrules:
+    synthetic_archive,
+
+
 rule synthetic_archive:
     input:
         code=package_sources("demo"),

@@ -29,6 +29,10 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+localrules:
+    aggregate,
+
+
 rule aggregate:
     input:
         metrics=metrics_files(),

@@ -56,10 +56,22 @@ def workflow_dir(tmp_path) -> Path:
 def demo_run(tmp_path_factory) -> Path:
     """A folder where the whole demo workflow ran once; tests read its results, never change them.
 
-    One seed instead of the demo's two keeps the suite within minutes on a 2-core machine.
+    One seed instead of the demo's two keeps the suite within minutes on a 2-core machine. One thread
+    per job and three job slots let CPU jobs run beside the GPU-token jobs, so the run also shows that
+    the default profile's `gpu=1` keeps those apart while the rest runs in parallel.
     """
     workdir = copy_workflow(tmp_path_factory.mktemp("demo") / "workflow")
     config = workdir / "config/demo.yaml"
     config.write_text(config.read_text().replace("seeds: [0, 1]", "seeds: [0]"))
-    snakemake(workdir, "--cores", "2", "--configfile", "config/demo.yaml", timeout=1500)
+    one_thread = [f"{rule}=1" for rule in ("train", "evaluate", "pretrain_backbone", "preprocess")]
+    snakemake(
+        workdir,
+        "--cores",
+        "3",
+        "--set-threads",
+        *one_thread,
+        "--configfile",
+        "config/demo.yaml",
+        timeout=1500,
+    )
     return workdir
