@@ -122,3 +122,36 @@ def test_arrays_round_trip(tmp_path):
     assert loaded["class_names"] == ["a", "b"]
     np.testing.assert_array_equal(loaded["x_train"], arrays["x_train"])
     assert not list(tmp_path.glob("*.partial"))
+
+
+def _encoded(image: Image.Image, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("cmyk", lambda: _encoded(Image.new("CMYK", (20, 20), (0, 255, 255, 0)), "JPEG")),
+        ("palette png", lambda: _encoded(Image.new("P", (20, 20), 3), "PNG")),
+        ("one pixel", lambda: _encoded(Image.new("RGB", (1, 1), (200, 10, 10)), "JPEG")),
+        ("wide", lambda: _encoded(Image.new("RGB", (900, 30), (10, 200, 10)), "PNG")),
+    ],
+)
+def test_unusual_but_valid_images_become_rgb_of_the_asked_size(name, make):
+    from transfer_study.data import decode_image
+
+    image = decode_image(make(), 16)
+    assert image.shape == (16, 16, 3) and image.dtype == np.uint8
+
+
+def test_truncated_and_oversized_images_are_refused_with_a_reason(monkeypatch):
+    from transfer_study.data import decode_image
+
+    whole = _jpeg((10, 120, 30), size=64)
+    with pytest.raises(ValueError, match="not a decodable image"):
+        decode_image(whole[: len(whole) // 2], 16)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # make a 64x64 image count as a bomb
+    with pytest.raises(ValueError, match="too large"):
+        decode_image(whole, 16)

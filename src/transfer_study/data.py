@@ -41,6 +41,9 @@ def decode_image(data: bytes, size: int) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
             rgb = image.convert("RGB")
+    except Image.DecompressionBombError as error:
+        # Pillow refuses images whose pixel count could exhaust memory; skip them like any bad member.
+        raise ValueError(f"image too large to decode safely ({error})") from error
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"not a decodable image ({error})") from error
     if rgb.size != (size, size):
