@@ -1,0 +1,52 @@
+"""Faults around the workflow itself: concurrent runs, large configs."""
+
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+from conftest import SNAKEMAKE, snakemake
+from test_dryrun import planned_jobs
+
+pytestmark = pytest.mark.workflow
+
+
+def test_a_second_snakemake_on_the_same_folder_is_refused_by_the_lock(workflow_dir):
+    first = subprocess.Popen(
+        [SNAKEMAKE, "--cores", "1", "--configfile", "config/demo.yaml"],
+        cwd=workflow_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lock_dir = workflow_dir / ".snakemake/locks"
+        deadline = time.monotonic() + 120
+        while not any(lock_dir.glob("*")) and time.monotonic() < deadline:
+            assert first.poll() is None, first.stdout.read()
+            time.sleep(0.2)
+        assert any(lock_dir.glob("*")), "the first run never took its lock"
+        second = snakemake(workflow_dir, "--cores", "1", "--configfile", "config/demo.yaml", check=False)
+        assert second.returncode != 0
+        assert "cannot be locked" in second.stdout + second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)  # Snakemake's own graceful stop: cleans up and unlocks
+        first.wait(timeout=120)
+    # Nothing is left locked or half-written: a dry run plans the rest and does not ask for --unlock.
+    after = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", "config/demo.yaml")
+    assert "unlock" not in after.stdout + after.stderr
+
+
+def test_fifty_experiments_times_five_seeds_plan(workflow_dir):
+    config = yaml.safe_load((workflow_dir / "config/config.yaml").read_text())
+    stage2 = config["experiments"]["cifar10-stage2"]
+    config["experiments"] = {
+        f"cifar10-lr{i:02d}": {**stage2, "optimizer": {"name": "adam", "learning_rate": 1e-4 * (i + 1)}}
+        for i in range(50)
+    }
+    config["seeds"] = [0, 1, 2, 3, 4]
+    (workflow_dir / "config/scale.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workflow_dir, "-n", "--cores", "4", "--configfile", "config/scale.yaml")
+    jobs = planned_jobs(result.stdout + result.stderr)
+    assert jobs["train"] == jobs["evaluate"] == 250
