@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +165,58 @@ def test_history_file_round_trip(tmp_path):
     write_history(tmp_path / "h.csv", rows)
     assert read_history(tmp_path / "h.csv") == rows
     json.dumps(rows)
+
+
+TRAIN_IN_A_PROCESS = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[3])
+from test_training import EXPERIMENT, tiny_arrays
+from transfer_study.runtime import make_deterministic
+from transfer_study.training import train
+make_deterministic(0)
+experiment = {**EXPERIMENT, "epochs": int(sys.argv[2])}
+model, rows, summary = train(experiment, 0, tiny_arrays(), None, sys.argv[1], log=print)
+np.savez(sys.argv[1] + ".weights.npz", *model.get_weights())
+json.dump({"rows": rows, "summary": summary}, open(sys.argv[1] + ".json", "w"))
+"""
+
+
+def _train_process(backup, epochs):
+    return subprocess.Popen(
+        [sys.executable, "-c", TRAIN_IN_A_PROCESS, str(backup), str(epochs), str(Path(__file__).parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_sigkill_at_a_random_epoch_then_rerun_matches_an_uninterrupted_run(tmp_path):
+    import random
+    import signal
+    import time
+
+    epochs = 5
+    kill_after = random.Random().randint(1, epochs - 2)  # a finished epoch, not the last
+    whole = _train_process(tmp_path / "whole", epochs)
+    killed = _train_process(tmp_path / "killed", epochs)
+    metadata = tmp_path / "killed" / "training_metadata.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and killed.poll() is None:
+        if metadata.exists() and json.loads(metadata.read_text() or "{}").get("epoch", 0) >= kill_after:
+            break
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert not (tmp_path / "killed.json").exists(), "the job finished before it could be killed"
+    resumed = _train_process(tmp_path / "killed", epochs)
+    assert resumed.wait(timeout=300) == 0 and whole.wait(timeout=300) == 0
+    reference = json.loads((tmp_path / "whole.json").read_text())
+    result = json.loads((tmp_path / "killed.json").read_text())
+    assert result["summary"]["resumed_after_epoch"] >= kill_after
+    for ours, theirs in zip(result["rows"], reference["rows"], strict=True):
+        assert ours["epoch"] == theirs["epoch"]
+        assert ours["loss"] == pytest.approx(theirs["loss"], rel=1e-6)
+        assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-6)
+    with np.load(tmp_path / "whole.weights.npz") as a, np.load(tmp_path / "killed.weights.npz") as b:
+        for key in a.files:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
