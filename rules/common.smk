@@ -40,7 +40,7 @@ def any_of(values):
 
 def package_sources(*modules):
     """The package modules a job runs, as inputs: editing one reruns exactly the jobs that use it."""
-    return [str(PACKAGE / f"{module}.py") for module in ("__init__", *modules)]
+    return [str(PACKAGE / f"{module}.py") for module in ("__init__", "files", *modules)]
 
 
 # --- sources ---------------------------------------------------------------------------------------

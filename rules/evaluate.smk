@@ -7,7 +7,9 @@ rule evaluate:
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
         summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
         data=experiment_data,
-        code=package_sources("evaluation", "models", "weights", "arrays", "runtime"),
+        code=package_sources(
+            "evaluation", "training", "models", "weights", "arrays", "runtime"
+        ),
     output:
         metrics=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/metrics.json",
     log:

@@ -155,3 +155,18 @@ def test_truncated_and_oversized_images_are_refused_with_a_reason(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # make a 64x64 image count as a bomb
     with pytest.raises(ValueError, match="too large"):
         decode_image(whole, 16)
+
+
+def test_a_failed_write_keeps_the_previous_file_and_leaves_no_partial(tmp_path, monkeypatch):
+    path = tmp_path / "beans-16px.npz"
+    save_arrays(path, {"y_train": np.array([0, 1])}, ["a", "b"])
+    before = path.read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez_compressed", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_arrays(path, {"y_train": np.array([1, 1])}, ["a", "b"])
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["beans-16px.npz"]

@@ -6,19 +6,21 @@ archive readers (an edit there must not retrain anything).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from transfer_study.files import write_atomically
+
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray], class_names: list[str]) -> None:
     """Write under a temporary name first, so a killed job never leaves a truncated file."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as handle:
-        np.savez_compressed(handle, class_names=np.asarray(class_names), **arrays)
-    os.replace(partial, path)
+
+    def write(partial: Path) -> None:
+        with open(partial, "wb") as handle:
+            np.savez_compressed(handle, class_names=np.asarray(class_names), **arrays)
+
+    write_atomically(path, write)
 
 
 def load_arrays(path: Path) -> dict:

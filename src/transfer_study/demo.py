@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from transfer_study.files import write_atomically
+
 BEANS_CLASSES = ["angular_leaf_spot", "bean_rust", "healthy"]
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -169,9 +171,9 @@ def write_synthetic_source(path: Path, spec: dict) -> None:
     """Write the archive a `synthetic:` source of the config describes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
     if spec["format"] == "beans_zip":
-        write_beans_zip(partial, spec["split"], spec["images_per_class"], spec["image_size"], spec["seed"])
+        split, count, size, seed = spec["split"], spec["images_per_class"], spec["image_size"], spec["seed"]
+        write_atomically(path, lambda partial: write_beans_zip(partial, split, count, size, seed))
     else:
-        write_cifar10_tar(partial, spec["images_per_class"], spec["seed"])
-    partial.replace(path)
+        count, seed = spec["images_per_class"], spec["seed"]
+        write_atomically(path, lambda partial: write_cifar10_tar(partial, count, seed))

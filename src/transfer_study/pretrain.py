@@ -13,6 +13,7 @@ import numpy as np
 
 from transfer_study.data import decode_resized
 from transfer_study.demo import cifar10_arrays
+from transfer_study.files import write_atomically
 
 
 def source_task(spec: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -45,10 +46,9 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     history = model.fit(images, one_hot(labels, 10), batch_size=16, epochs=spec["epochs"], verbose=2)
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name("partial." + destination.name)
     save = save_keras2_notop_h5 if spec["model"] == "vgg16" else save_squeezenet_keras2_h5
-    save(model.get_layer(spec["model"]), partial)  # the base is a nested model named so
-    partial.replace(destination)
+    base = model.get_layer(spec["model"])  # the base is a nested model named after it
+    write_atomically(destination, lambda partial: save(base, partial))
     accuracy = history.history["accuracy"][-1]
     log(f"pretrained {spec['model']} on the synthetic source task: accuracy {accuracy:.3f}")
     return {"source_task_accuracy": float(accuracy)}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from transfer_study.files import write_atomically
 from transfer_study.models import build_model
 
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
@@ -125,20 +125,19 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
 
 
 def save_weights_atomically(model: keras.Model, path: Path) -> None:
-    partial = path.with_name("partial." + path.name)
-    model.save_weights(partial)
-    os.replace(partial, path)
+    write_atomically(path, model.save_weights)
 
 
 def write_history(path: Path, rows: list[dict]) -> None:
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS})
-    os.replace(partial, path)
+
+    def write(partial: Path) -> None:
+        with open(partial, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS})
+
+    write_atomically(path, write)
 
 
 def read_history(path: Path) -> list[dict]:
@@ -269,10 +268,7 @@ def _best_epoch(rows: list[dict]) -> int | None:
 
 def save_model_atomically(model: keras.Model, path: Path) -> None:
     """Write the .keras file under a temporary name first: a half-written model is never final."""
-    path = Path(path)
-    partial = path.with_name("partial." + path.name)
-    model.save(partial)
-    os.replace(partial, path)
+    write_atomically(path, model.save)
 
 
 def finish(backup_dir: Path) -> None:
