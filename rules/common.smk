@@ -139,7 +139,11 @@ def metrics_files():
 
 
 def final_outputs():
-    return [f"{RESULTS}/summary.csv"]
+    return [
+        f"{RESULTS}/summary.csv",
+        f"{RESULTS}/report/report.html",
+        f"{RESULTS}/report/report.pdf",
+    ]
 
 
 def experiments_table_spec(wildcards):
@@ -148,5 +152,104 @@ def experiments_table_spec(wildcards):
         {
             "seeds": SEEDS,
             "experiments": {name: experiment(name) for name in EXPERIMENTS},
+        }
+    )
+
+
+# ---- report: figures and the report's inputs ----
+REPORT = f"{RESULTS}/report"
+FIGURES = f"{REPORT}/figures"
+TEMPLATES = "report/templates"
+STRINGS = "report/strings.yaml"
+
+
+def study_experiments(study):
+    return [name for name in EXPERIMENTS if experiment(name)["study"] == study]
+
+
+def studies():
+    return sorted({experiment(name)["study"] for name in EXPERIMENTS})
+
+
+def figure_groups():
+    """(study, group) of every curves figure: experiments of one group share a figure."""
+    return sorted(
+        {(experiment(n)["study"], experiment(n)["group"] or n) for n in EXPERIMENTS}
+    )
+
+
+def group_members(study, group):
+    return [
+        n for n in study_experiments(study) if (experiment(n)["group"] or n) == group
+    ]
+
+
+def group_histories(wildcards):
+    return {
+        f"{name}@{seed}": f"{run_dir(name, seed)}/history.csv"
+        for name in group_members(wildcards.study, wildcards.group)
+        for seed in SEEDS
+    }
+
+
+def group_labels(wildcards):
+    """[name, label] pairs in config order (a list, so the canonical JSON keeps the order)."""
+    members = group_members(wildcards.study, wildcards.group)
+    return study_config.canonical_json(
+        [[name, experiment(name)["label"]] for name in members]
+    )
+
+
+def study_metrics(wildcards):
+    return [
+        f"{run_dir(name, seed)}/metrics.json"
+        for name in study_experiments(wildcards.study)
+        for seed in SEEDS
+    ]
+
+
+def study_labels(wildcards):
+    names = study_experiments(wildcards.study)
+    return study_config.canonical_json(
+        [[name, experiment(name)["label"]] for name in names]
+    )
+
+
+def figure_files(suffix):
+    names = [f"curves-{study}-{group}" for study, group in figure_groups()]
+    names += [
+        f"{kind}-{study}" for kind in ("confusion", "reproduced") for study in studies()
+    ]
+    return {name: f"{FIGURES}/{name}.{suffix}" for name in names}
+
+
+def dataset_stats():
+    sizes = {
+        (experiment(n)["dataset"], experiment(n)["image_size"]) for n in EXPERIMENTS
+    }
+    return [
+        dataset_file(dataset, size, "stats.json") for dataset, size in sorted(sizes)
+    ]
+
+
+def training_benchmarks():
+    return [
+        f"{BENCHMARKS}/{rule}/{name}/seed{seed}.tsv"
+        for rule in ("train", "evaluate")
+        for name in EXPERIMENTS
+        for seed in SEEDS
+    ]
+
+
+def report_spec(wildcards):
+    """What the report says about the config: experiments as resolved, seeds, demo flag, language."""
+    return study_config.canonical_json(
+        {
+            "experiments": {name: experiment(name) for name in EXPERIMENTS},
+            "order": list(EXPERIMENTS),
+            "seeds": SEEDS,
+            "demo": config["demo"],
+            "report": config["report"],
+            "config_digest": study_config.digest(config),
         }
     )

@@ -26,7 +26,16 @@ rule synthetic_archive:
 rule pretrain_backbone:
     input:
         code=package_sources(
-            "demo", "pretrain", "models", "weights", "training", "runtime"
+            "demo",
+            "data",
+            "archives",
+            "download",
+            "pretrain",
+            "models",
+            "weights",
+            "training",
+            "history",
+            "runtime",
         ),
     output:
         f"{RESOURCES}/{{path}}",

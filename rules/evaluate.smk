@@ -8,7 +8,7 @@ rule evaluate:
         summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
         data=experiment_data,
         code=package_sources(
-            "evaluation", "training", "models", "weights", "arrays", "runtime"
+            "evaluation", "history", "models", "weights", "arrays", "runtime"
         ),
     output:
         metrics=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/metrics.json",

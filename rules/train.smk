@@ -6,7 +6,9 @@ rule train:
     input:
         data=experiment_data,
         weights=experiment_weights,
-        code=package_sources("training", "models", "weights", "arrays", "runtime"),
+        code=package_sources(
+            "training", "history", "models", "weights", "arrays", "runtime"
+        ),
     output:
         model=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras",
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",

@@ -4,13 +4,14 @@ import logging
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 def start(snakemake) -> logging.Logger:
     """Route stdout, stderr and logging to snakemake.log[0]; return the job's logger."""
-    if str(REPO / "src") not in sys.path:
-        sys.path.insert(0, str(REPO / "src"))
+    # Snakemake runs a copy of the script from .snakemake/scripts, so the workflow's own package is found
+    # from the original script's folder: this workflow's code wins over any installed copy of the package.
+    source = str(Path(snakemake.scriptdir).resolve().parent / "src")
+    if source not in sys.path:
+        sys.path.insert(0, source)
     from transfer_study.runtime import prepare_environment
 
     prepare_environment()

@@ -4,8 +4,9 @@ from _workflow import start
 
 log = start(snakemake)
 from transfer_study.arrays import load_arrays
+from transfer_study.history import write_history
 from transfer_study.runtime import device_name, library_versions, make_deterministic
-from transfer_study.training import finish, save_model_atomically, train, write_history
+from transfer_study.training import finish, save_model_atomically, train
 
 experiment = json.loads(snakemake.params.experiment)
 seed = int(snakemake.wildcards.seed)

@@ -35,7 +35,7 @@ def test_conda_environments_pin_the_same_versions_as_pyproject():
     expected = pinned(project["project"]["dependencies"])
     for path in sorted((REPO / "envs").glob("*.yaml")):
         environment = yaml.safe_load(path.read_text())
-        pip = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+        pip = next((item["pip"] for item in environment["dependencies"] if isinstance(item, dict)), [])
         for name, version in pinned(pip).items():
             assert expected.get(name) == version, f"{path.name}: {name}=={version} vs pyproject"
 

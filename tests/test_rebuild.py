@@ -29,6 +29,9 @@ def planned(workdir) -> set[tuple[str, str]]:
     return jobs
 
 
+REPORT_RULES = {"report_context", "render_html", "render_latex", "compile_pdf", "all"}
+
+
 def rules_of(jobs, rule):
     return {wildcards for name, wildcards in jobs if name == rule}
 
@@ -49,7 +52,16 @@ def test_one_experiment_changed_retrains_that_experiment_only(finished):
     jobs = planned(finished)
     assert rules_of(jobs, "train") == {"experiment=beans-3a, seed=0"}
     assert rules_of(jobs, "evaluate") == {"experiment=beans-3a, seed=0"}
-    assert {name for name, _ in jobs} == {"train", "evaluate", "aggregate", "all"}
+    # Only the figures that show beans-3a are redrawn: its group's curves and the beans study figures.
+    assert rules_of(jobs, "plot_curves") == {"study=beans, group=3"}
+    assert rules_of(jobs, "plot_study") == {"study=beans"}
+    assert {name for name, _ in jobs} == {
+        "train",
+        "evaluate",
+        "aggregate",
+        "plot_curves",
+        "plot_study",
+    } | REPORT_RULES
 
 
 def test_labels_and_key_order_retrain_nothing(finished):
@@ -63,7 +75,9 @@ def test_labels_and_key_order_retrain_nothing(finished):
     )
     jobs = planned(finished)
     assert rules_of(jobs, "train") == set()
-    assert {name for name, _ in jobs} <= {"aggregate", "all"}
+    # A label is presentation: the summary, the figures that print it and the report change, no run does.
+    assert rules_of(jobs, "plot_curves") == {"study=beans, group=3"}
+    assert {name for name, _ in jobs} <= {"aggregate", "plot_curves", "plot_study"} | REPORT_RULES
 
 
 def test_a_new_seed_adds_only_its_own_jobs(finished):
@@ -99,3 +113,30 @@ def test_evaluation_code_edit_does_not_retrain(finished):
     jobs = planned(finished)
     assert rules_of(jobs, "train") == set()
     assert len(rules_of(jobs, "evaluate")) == 9
+
+
+def test_template_edit_rerenders_only_that_format(finished):
+    template = finished / "report/templates/report.html.j2"
+    template.write_text(template.read_text().replace("<h1>", "<h1 class=title>", 1))
+    assert {name for name, _ in planned(finished)} == {"render_html", "all"}
+
+
+def test_report_wording_edit_redraws_and_rerenders_without_retraining(finished):
+    edit(finished / "report/strings.yaml", "  fig_epoch: epoch\n", "  fig_epoch: epoch number\n")
+    rules = {name for name, _ in planned(finished)}
+    assert rules == {"plot_curves", "plot_study"} | REPORT_RULES
+
+
+def test_plotting_code_edit_redraws_without_retraining(finished):
+    plots = finished / "src/transfer_study/plots.py"
+    plots.write_text(plots.read_text() + "\n# an edit\n")
+    jobs = planned(finished)
+    assert len(rules_of(jobs, "plot_curves")) == 6 and len(rules_of(jobs, "plot_study")) == 2
+    assert {name for name, _ in jobs} == {
+        "plot_curves",
+        "plot_study",
+        "render_html",
+        "render_latex",
+        "compile_pdf",
+        "all",
+    }

@@ -64,3 +64,47 @@ def test_a_second_run_has_nothing_to_do(demo_run, tmp_path):
 
     result = snakemake(demo_run, "-n", "--cores", "2", "--configfile", "config/demo.yaml")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_demo_report_in_html_and_pdf_shows_the_runs_numbers(demo_run):
+    """The report the demo builds: warned as synthetic, every table number from the run's metrics."""
+    import html.parser
+
+    results = demo_run / demo_config(demo_run)["results"]
+    report = results / "report"
+    assert (report / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    page = (report / "report.html").read_text()
+    assert 'id="demo-warning"' in page
+
+    class Means(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.values, self.row = {}, None
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "tr" and "data-experiment" in attrs:
+                self.row = attrs["data-experiment"]
+            if attrs.get("data-kind") == "mean":
+                self.values[(self.row, attrs["data-metric"])] = attrs["data-value"]
+
+    parser = Means()
+    parser.feed(page)
+    for name in demo_config(demo_run)["experiments"]:
+        metrics = json.loads((results / "runs" / name / "seed0/metrics.json").read_text())
+        shown = float(parser.values[(name, "test_accuracy")])
+        assert shown == pytest.approx(metrics["test"]["accuracy"], rel=1e-12)
+        assert float(parser.values[(name, "validation_loss")]) == pytest.approx(metrics["validation"]["loss"])
+    assert "data:image/png;base64," in page and 'src="figures/' not in page  # self-contained
+
+
+def test_snakemake_report_archive_of_the_demo(demo_run):
+    import zipfile
+
+    from conftest import snakemake
+
+    snakemake(demo_run, "--configfile", "config/demo.yaml", "--report", "report.zip")
+    with zipfile.ZipFile(demo_run / "report.zip") as archive:
+        names = archive.namelist()
+    for registered in ("report.html", "report.pdf", "curves-cifar10-3.png", "confusion-beans.png"):
+        assert any(name.endswith("/" + registered) for name in names), (registered, names)

@@ -44,7 +44,10 @@ def decode_image(data: bytes, size: int) -> np.ndarray:
     except Image.DecompressionBombError as error:
         # Pillow refuses images whose pixel count could exhaust memory; skip them like any bad member.
         raise ValueError(f"image too large to decode safely ({error})") from error
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except UnidentifiedImageError as error:
+        # Pillow's message names an in-memory buffer by address; keep the reason the same on every run.
+        raise ValueError("not a decodable image (unknown format)") from error
+    except (OSError, SyntaxError) as error:
         raise ValueError(f"not a decodable image ({error})") from error
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)

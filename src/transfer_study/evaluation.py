@@ -63,7 +63,7 @@ def evaluate_model(model_path, arrays: dict, history_path, summary: dict, batch_
     import keras
 
     from transfer_study import models  # noqa: F401 - registers the custom layers before loading
-    from transfer_study.training import read_history
+    from transfer_study.history import read_history
 
     model = keras.saving.load_model(model_path, safe_mode=True)
     class_names = arrays["class_names"]
@@ -73,7 +73,8 @@ def evaluate_model(model_path, arrays: dict, history_path, summary: dict, batch_
     probabilities = model.predict(x_test, batch_size=batch_size, verbose=0)
     history = read_history(history_path)
     keys = ["experiment", "seed", "epochs_run", "kept_epoch", "stopped_early", "diverged"]
-    keys += ["train_seconds", "seconds_per_epoch", "trainable_params", "backend", "device"]
+    keys += ["train_seconds", "seconds_per_epoch", "trainable_params", "backend", "device", "versions"]
+    keys += ["frozen_cache"]
     return {
         **{key: summary.get(key) for key in keys},
         **kept_epoch_metrics(history, summary["kept_epoch"]),

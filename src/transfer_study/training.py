@@ -9,7 +9,6 @@ derived from (seed, epoch) alone, so a resumed run repeats exactly what an unint
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import shutil
@@ -20,9 +19,9 @@ import keras
 import numpy as np
 
 from transfer_study.files import write_atomically
+from transfer_study.history import HISTORY_COLUMNS, read_history, write_history
 from transfer_study.models import build_model
 
-HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
 PARTIAL_HISTORY = "history.partial.csv"
 BEST_WEIGHTS = "best.weights.h5"
 BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
@@ -126,26 +125,6 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
 
 def save_weights_atomically(model: keras.Model, path: Path) -> None:
     write_atomically(path, model.save_weights)
-
-
-def write_history(path: Path, rows: list[dict]) -> None:
-
-    def write(partial: Path) -> None:
-        with open(partial, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS})
-
-    write_atomically(path, write)
-
-
-def read_history(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return [
-            {key: int(value) if key == "epoch" else float(value) for key, value in row.items()}
-            for row in csv.DictReader(handle)
-        ]
 
 
 def resume_point(backup_dir: Path) -> tuple[int, list[dict]]:

@@ -1,0 +1,153 @@
+# Figures, the report's context (every number it shows), and the report in HTML and PDF.
+
+
+localrules:
+    report_context,
+    render_html,
+    render_latex,
+    compile_pdf,
+
+
+rule plot_curves:
+    input:
+        unpack(group_histories),
+        strings=STRINGS,
+        code=package_sources("plots", "history", "report", "config"),
+    output:
+        png=report(
+            f"{FIGURES}/curves-{{study}}-{{group}}.png",
+            caption="../report/captions/curves.rst",
+            category="{study}",
+            subcategory="Learning curves",
+            labels={"figure": "curves", "group": "{group}"},
+        ),
+        pdf=f"{FIGURES}/curves-{{study}}-{{group}}.pdf",
+    log:
+        f"{LOGS}/figures/curves-{{study}}-{{group}}.log",
+    wildcard_constraints:
+        study=any_of(studies()),
+        group=any_of(group for _, group in figure_groups()),
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=group_labels,
+        language=config["report"]["language"],
+    script:
+        "../scripts/plot_curves.py"
+
+
+rule plot_study:
+    input:
+        metrics=study_metrics,
+        reported="config/reported.yaml",
+        strings=STRINGS,
+        code=package_sources("plots", "history", "report", "config"),
+    output:
+        confusion_png=report(
+            f"{FIGURES}/confusion-{{study}}.png",
+            caption="../report/captions/confusion.rst",
+            category="{study}",
+            subcategory="Test set",
+            labels={"figure": "confusion matrix"},
+        ),
+        confusion_pdf=f"{FIGURES}/confusion-{{study}}.pdf",
+        reproduced_png=report(
+            f"{FIGURES}/reproduced-{{study}}.png",
+            caption="../report/captions/reproduced.rst",
+            category="{study}",
+            subcategory="Reproduced against reported",
+            labels={"figure": "reproduced vs reported"},
+        ),
+        reproduced_pdf=f"{FIGURES}/reproduced-{{study}}.pdf",
+    log:
+        f"{LOGS}/figures/study-{{study}}.log",
+    wildcard_constraints:
+        study=any_of(studies()),
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=study_labels,
+        language=config["report"]["language"],
+    script:
+        "../scripts/plot_study.py"
+
+
+rule report_context:
+    input:
+        metrics=metrics_files(),
+        stats=dataset_stats(),
+        benchmarks=training_benchmarks(),
+        reported="config/reported.yaml",
+        strings=STRINGS,
+        code=package_sources("report", "config"),
+    output:
+        f"{REPORT}/context.json",
+    log:
+        f"{LOGS}/report/context.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        spec=report_spec,
+    script:
+        "../scripts/report_context.py"
+
+
+rule render_html:
+    input:
+        **figure_files("png"),
+        context=f"{REPORT}/context.json",
+        template=f"{TEMPLATES}/report.html.j2",
+        strings=STRINGS,
+        code=package_sources("report", "config"),
+    output:
+        report(
+            f"{REPORT}/report.html",
+            caption="../report/captions/report.rst",
+            category="Report",
+            labels={"format": "HTML"},
+        ),
+    log:
+        f"{LOGS}/report/html.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/render_report.py"
+
+
+rule render_latex:
+    input:
+        **figure_files("pdf"),
+        context=f"{REPORT}/context.json",
+        template=f"{TEMPLATES}/report.tex.j2",
+        strings=STRINGS,
+        code=package_sources("report", "config"),
+    output:
+        f"{REPORT}/report.tex",
+    log:
+        f"{LOGS}/report/latex.log",
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/render_report.py"
+
+
+rule compile_pdf:
+    input:
+        tex=f"{REPORT}/report.tex",
+        figures=list(figure_files("pdf").values()),
+    output:
+        report(
+            f"{REPORT}/report.pdf",
+            caption="../report/captions/report.rst",
+            category="Report",
+            labels={"format": "PDF"},
+        ),
+    log:
+        f"{LOGS}/report/pdf.log",
+    conda:
+        "../envs/latex.yaml"
+    params:
+        build=f"{REPORT}/latex",
+    shell:
+        "latexmk -pdf -interaction=nonstopmode -halt-on-error -outdir={params.build} {input.tex}"
+        " > {log} 2>&1 && cp {params.build}/report.pdf {output}"

@@ -1,0 +1,15 @@
+import json
+
+from _workflow import start
+
+log = start(snakemake)
+from transfer_study.plots import plot_curves
+from transfer_study.report import load_strings
+
+labels = dict(json.loads(snakemake.params.labels))  # config order
+groups = {
+    label: [path for key, path in snakemake.input.items() if key.split("@")[0] == name]
+    for name, label in labels.items()
+}
+words = load_strings(snakemake.input.strings, snakemake.params.language)
+plot_curves(groups, words, [snakemake.output.png, snakemake.output.pdf])

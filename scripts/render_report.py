@@ -1,0 +1,18 @@
+import json
+from pathlib import Path
+
+from _workflow import start
+
+log = start(snakemake)
+from transfer_study.report import load_strings, render
+
+template = Path(snakemake.input.template)
+latex = template.name.endswith(".tex.j2")
+not_figures = ("context", "template", "strings", "code")
+figures = {key: path for key, path in snakemake.input.items() if key not in not_figures}
+if latex:  # LaTeX builds in its own folder, so it gets absolute paths
+    figures = {key: str(Path(path).resolve()) for key, path in figures.items()}
+context = json.loads(Path(snakemake.input.context).read_text())
+strings = load_strings(snakemake.input.strings, context["language"])
+text = render(context, strings, template.parent, template.name, figures, latex=latex)
+Path(snakemake.output[0]).write_text(text)

@@ -1,0 +1,398 @@
+"""The report: context from run files, rendering to HTML and LaTeX, figures, and the PDF build.
+
+Rendering tests start from metrics written the way the evaluate rule writes them, and read every number
+back out of the rendered HTML and LaTeX, so a template that drops, rounds wrongly or mislabels a number
+fails here.
+"""
+
+from __future__ import annotations
+
+import base64
+import html.parser
+import json
+import math
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+
+from transfer_study import plots
+from transfer_study.history import write_history
+from transfer_study.report import (
+    COLUMNS,
+    build_context,
+    load_strings,
+    number,
+    render,
+    run_row,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+STRINGS = REPO / "report/strings.yaml"
+TEMPLATES = REPO / "report/templates"
+CLASSES = ["angular_leaf_spot", "bean_rust", "healthy"]
+
+
+def study_config() -> dict:
+    with open(REPO / "config/config.yaml") as handle:
+        config = yaml.safe_load(handle)
+    config.setdefault("report", {"language": "en"})
+    for name, experiment in config["experiments"].items():
+        experiment.setdefault("image_size", config["datasets"][experiment["dataset"]]["image_size"])
+        experiment["name"] = name
+    return config
+
+
+def reported() -> dict:
+    with open(REPO / "config/reported.yaml") as handle:
+        return yaml.safe_load(handle)
+
+
+def fake_metrics(name: str, seed: int, rng: np.random.Generator, classes: list[str]) -> dict:
+    """A metrics.json as the evaluate rule writes it, with random but plausible numbers."""
+    split = {
+        "train": {"accuracy": rng.uniform(0.3, 1), "loss": rng.uniform(0, 3)},
+        "validation": {"accuracy": rng.uniform(0.3, 1), "loss": rng.uniform(0, 3)},
+    }
+    matrix = rng.integers(0, 20, size=(len(classes), len(classes))).tolist()
+    return {
+        "experiment": name,
+        "seed": seed,
+        "epochs_run": 5,
+        "kept_epoch": 4,
+        "stopped_early": False,
+        "diverged": False,
+        "train_seconds": float(rng.uniform(30, 900)),
+        "backend": "tensorflow",
+        "device": "CPU (x86_64)",
+        "versions": {"keras": "3.15.1"},
+        "frozen_cache": {"used": name.startswith("cifar10-stage1")},
+        **split,
+        "test": {"accuracy": rng.uniform(0.3, 1), "loss": rng.uniform(0, 3), "confusion_matrix": matrix},
+        "class_names": classes,
+    }
+
+
+def stats_for(name: str, classes: list[str], size: int) -> dict:
+    return {
+        "dataset": name,
+        "class_names": classes,
+        "image_shape": [size, size, 3],
+        "splits": {
+            split: {"total": 7 * len(classes), "per_class": dict.fromkeys(classes, 7)}
+            for split in ("train", "validation", "test")
+        },
+        "skipped": [{"archive": "train.zip", "member": "train/x/notes.jpg", "reason": "not an image"}],
+    }
+
+
+def make_context(language="en", demo=False, seeds=(0, 1), drop=(), diverge=()) -> tuple[dict, dict]:
+    config = study_config()
+    config["demo"], config["seeds"] = demo, list(seeds)
+    config["report"] = {"language": language}
+    rng = np.random.default_rng(7)
+    metrics = []
+    for name, experiment in config["experiments"].items():
+        classes = config["datasets"][experiment["dataset"]]["class_names"]
+        for seed in seeds:
+            if name in drop:
+                continue
+            item = fake_metrics(name, seed, rng, classes)
+            if (name, seed) in diverge:
+                item["diverged"] = True
+                item["train"]["loss"] = math.nan
+            metrics.append(item)
+    stats = [
+        stats_for("beans", CLASSES, 224),
+        stats_for("cifar10", config["datasets"]["cifar10"]["class_names"], 32),
+    ]
+    benchmarks = {"train/beans-2/seed0.tsv": 12.5, "evaluate/beans-2/seed0.tsv": 1.25}
+    strings = load_strings(STRINGS, language)
+    context = build_context(
+        config, config["experiments"], metrics, stats, reported(), benchmarks, strings, REPO
+    )
+    return json.loads(json.dumps(context)), strings  # exactly what the context rule writes and reads back
+
+
+@pytest.fixture(scope="module")
+def figures(tmp_path_factory) -> dict[str, dict[str, str]]:
+    """Real figures drawn by the plotting module, as PNG (HTML) and PDF (LaTeX)."""
+    folder = tmp_path_factory.mktemp("figures")
+    words = load_strings(STRINGS, "en")
+    history = folder / "history.csv"
+    rows = [
+        {
+            "epoch": e,
+            "loss": 1 / e,
+            "accuracy": e / 5,
+            "val_loss": 1.2 / e,
+            "val_accuracy": e / 6,
+            "seconds": 1,
+        }
+        for e in range(1, 5)
+    ]
+    write_history(history, rows)
+    png, pdf = {}, {}
+    context, _ = make_context()
+    for study, data in context["studies"].items():
+        for group in data["groups"]:
+            key = f"curves-{study}-{group['group']}"
+            outputs = [folder / f"{key}.png", folder / f"{key}.pdf"]
+            plots.plot_curves({label: [history, history] for label in group["members"]}, words, outputs)
+            png[key], pdf[key] = map(str, outputs)
+        metrics = [
+            {**fake_metrics(e["name"], r["seed"], np.random.default_rng(1), ["a", "b"]),
+             "validation": {"accuracy": r["validation_accuracy"], "loss": 1.0}}
+            for e in data["experiments"] for r in e["runs"]
+        ]  # fmt: skip
+        outputs = SimpleNamespace(
+            **{f"{kind}_{ext}": folder / f"{kind}-{study}.{ext}" for kind in ("confusion", "reproduced")
+               for ext in ("png", "pdf")}
+        )  # fmt: skip
+        labels = {e["name"]: e["label"] for e in data["experiments"]}
+        plots.plot_study_figures(metrics, labels, reported()[study]["results"], words, outputs)
+        for kind in ("confusion", "reproduced"):
+            png[f"{kind}-{study}"] = str(getattr(outputs, f"{kind}_png"))
+            pdf[f"{kind}-{study}"] = str(getattr(outputs, f"{kind}_pdf"))
+    return {"png": png, "pdf": pdf}
+
+
+class Cells(html.parser.HTMLParser):
+    """Every element carrying data-value, with its attributes and the text it shows; every image source."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.images, self.open = [], [], []
+        self.ids = set()
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "img":
+            self.images.append(attrs)
+        if "data-value" in attrs:
+            self.open.append({**attrs, "text": ""})
+
+    def handle_data(self, data):
+        for cell in self.open:
+            cell["text"] += data
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "span") and self.open:
+            self.cells.append(self.open.pop())
+
+
+def parse_html(text: str) -> Cells:
+    parser = Cells()
+    parser.feed(text)
+    return parser
+
+
+def shown_number(text: str) -> float | None:
+    first = text.strip().split("±")[0].strip()
+    return None if first == "–" else float(first)
+
+
+def test_every_number_in_the_html_is_the_contexts(figures):
+    context, strings = make_context()
+    page = parse_html(render(context, strings, TEMPLATES, "report.html.j2", figures["png"]))
+    expected = {}
+    for data in context["studies"].values():
+        for entry in data["experiments"]:
+            for column in COLUMNS:
+                expected[(entry["name"], column, "mean")] = entry["summary"][column]["mean"]
+                expected[(entry["name"], column, "std")] = entry["summary"][column]["std"]
+                expected[(entry["name"], column, "reported")] = entry["reported"].get(column)
+                expected[(entry["name"], column, "difference")] = entry["difference"].get(column)
+    seen = {}
+    rows = [cell for cell in page.cells if "data-metric" in cell]
+    # Each results cell knows its experiment through its row; walk rows in document order.
+    names = [e["name"] for data in context["studies"].values() for e in data["experiments"]]
+    per_row = len(COLUMNS) * 4 - len(COLUMNS) * 0  # mean, std (several seeds), reported, difference
+    assert len(rows) == len(names) * per_row
+    for index, cell in enumerate(rows):
+        name = names[index // per_row]
+        key = (name, cell["data-metric"], cell["data-kind"])
+        value = None if cell["data-value"] == "None" else float(cell["data-value"])
+        seen[key] = value
+        want = expected[key]
+        if want is None:
+            assert value is None and shown_number(cell["text"]) is None, key
+        else:
+            assert value == pytest.approx(want, rel=1e-12), key
+            digits = 2 if cell["data-metric"] == "train_minutes" else 4
+            assert shown_number(cell["text"]) == pytest.approx(round(want, digits), abs=10**-digits / 2), key
+    assert seen.keys() == expected.keys()
+
+
+def test_the_reported_numbers_are_the_write_ups():
+    context, _ = make_context()
+    beans = {e["name"]: e for e in context["studies"]["beans"]["experiments"]}
+    assert beans["beans-3a"]["reported"]["test_accuracy"] == pytest.approx(0.9531)
+    assert beans["beans-1-relu"]["reported"]["train_loss"] == pytest.approx(5.7159)
+    cifar = {e["name"]: e for e in context["studies"]["cifar10"]["experiments"]}
+    assert [cifar[f"cifar10-stage{i}"]["reported"]["validation_accuracy"] for i in (1, 2, 3)] == [
+        pytest.approx(0.3832), pytest.approx(0.5015), pytest.approx(0.7429)]  # fmt: skip
+    best = context["studies"]["cifar10"]["best"]
+    entry = cifar[best["experiment"]]
+    assert best["reported_test_accuracy"] == entry["reported"].get("test_accuracy")
+    # The difference is ours minus theirs.
+    diff = entry["difference"]["validation_accuracy"]
+    assert diff == pytest.approx(
+        entry["summary"]["validation_accuracy"]["mean"] - entry["reported"]["validation_accuracy"]
+    )
+
+
+def test_images_are_embedded_and_every_figure_appears(figures):
+    context, strings = make_context()
+    page = parse_html(render(context, strings, TEMPLATES, "report.html.j2", figures["png"]))
+    sources = {image["data-figure"]: image["src"] for image in page.images}
+    assert set(sources) == set(figures["png"])
+    for key, source in sources.items():
+        assert source.startswith("data:image/png;base64,"), key
+        assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n", key
+
+
+def test_demo_banner_only_for_demo_runs(figures):
+    for demo in (True, False):
+        context, strings = make_context(demo=demo)
+        page = parse_html(render(context, strings, TEMPLATES, "report.html.j2", figures["png"]))
+        assert ("demo-warning" in page.ids) is demo
+
+
+def test_portuguese_report_uses_portuguese_words(figures):
+    context, strings = make_context(language="pt")
+    text = render(context, strings, TEMPLATES, "report.html.j2", figures["png"])
+    assert '<html lang="pt">' in text
+    english = load_strings(STRINGS, "en")
+    for key in ("results", "hyperparameters", "provenance", "method", "experiments", "observations"):
+        assert f">{strings[key]}<" in text, key
+        assert f">{english[key]}<" not in text, key
+    finetune = [n for n in context["studies"]["beans"]["observations"] if n.startswith("O fine-tuning")]
+    assert len(finetune) == 1
+    assert strings["obs_beat"] in finetune[0] or strings["obs_not_beat"] in finetune[0]
+
+
+def test_every_language_has_every_string():
+    with open(STRINGS) as handle:
+        every = yaml.safe_load(handle)
+    assert set(every) >= {"en", "pt"}
+    for language, strings in every.items():
+        assert set(strings) == set(every["en"]), language
+        assert all(isinstance(value, str) and value for value in strings.values()), language
+    with pytest.raises(ValueError, match="report.language 'fr'"):
+        load_strings(STRINGS, "fr")
+
+
+def test_observations_follow_the_numbers():
+    context, strings = make_context(seeds=(0,))
+    beans = {e["name"]: e for e in context["studies"]["beans"]["experiments"]}
+    extract = beans["beans-2"]["summary"]["test_accuracy"]["mean"]
+    best_tuned = max(
+        beans[n]["summary"]["test_accuracy"]["mean"] for n in ("beans-3a", "beans-3b", "beans-3c")
+    )
+    verdict = strings["obs_beat"] if best_tuned > extract else strings["obs_not_beat"]
+    finetune = [n for n in context["studies"]["beans"]["observations"] if "feature extractor" in n]
+    assert len(finetune) == 1 and f"Fine-tuning {verdict} " in finetune[0]
+    assert number(best_tuned, 4, percent=True) in finetune[0]
+    stages = [
+        e["summary"]["validation_accuracy"]["mean"] for e in context["studies"]["cifar10"]["experiments"]
+    ]
+    rising = all(b > a for a, b in zip(stages, stages[1:], strict=False))
+    key = "obs_stages" if rising else "obs_stages_not"
+    prefix = strings[key].split("{")[0]
+    assert any(n.startswith(prefix) for n in context["studies"]["cifar10"]["observations"])
+
+
+def test_failed_and_diverged_runs_are_named_not_fatal(figures):
+    context, strings = make_context(drop=("beans-3b",), diverge=(("beans-1-relu", 0),))
+    beans = {e["name"]: e for e in context["studies"]["beans"]["experiments"]}
+    assert beans["beans-3b"]["failed"] and beans["beans-3b"]["summary"]["test_accuracy"]["n"] == 0
+    relu = beans["beans-1-relu"]
+    assert relu["diverged_runs"] == 1
+    assert relu["summary"]["train_loss"]["n"] == 1  # the NaN loss is left out of the mean, not averaged in
+    notes = context["studies"]["beans"]["observations"]
+    assert any(n.startswith("3-b: no run finished") for n in notes)
+    assert any(n.startswith("1 (ReLU): 1 run(s) diverged") for n in notes)
+    text = render(context, strings, TEMPLATES, "report.html.j2", figures["png"])
+    assert re.search(r'<tr data-experiment="beans-3b" class="failed"><td>3-b \(no finished run\)', text)
+
+
+def test_nan_metrics_become_gaps():
+    row = run_row({"seed": 0, "train": {"accuracy": math.nan, "loss": math.inf}, "train_seconds": 60})
+    assert row["train_accuracy"] is None and row["train_loss"] is None and row["train_minutes"] == 1
+
+
+def latex_rows(text: str, labels: list[str]) -> dict[str, list[str]]:
+    """The cells of each results-table row of the .tex, by experiment label."""
+    rows = {}
+    for line in text.splitlines():
+        for label in labels:
+            if line.startswith(label + " &") and line.count("&") == 3 * len(COLUMNS):
+                rows[label] = [cell.strip().rstrip("\\").strip() for cell in line.split("&")[1:]]
+    return rows
+
+
+def latex_number(cell: str) -> float | None:
+    first = cell.split(r"\,$\pm$")[0].strip()
+    return None if first == "--" else float(first)
+
+
+def test_every_number_in_the_latex_is_the_contexts(figures):
+    context, strings = make_context()
+    text = render(context, strings, TEMPLATES, "report.tex.j2", figures["pdf"], latex=True)
+    for data in context["studies"].values():
+        labels = [e["label"] for e in data["experiments"]]
+        rows = latex_rows(text, [label.replace("_", r"\_") for label in labels])
+        assert len(rows) == len(labels)
+        for entry in data["experiments"]:
+            cells = rows[entry["label"]]
+            for index, column in enumerate(COLUMNS):
+                digits = 2 if column == "train_minutes" else 4
+                mean, reported, difference = cells[3 * index : 3 * index + 3]
+                for cell, want in (
+                    (mean, entry["summary"][column]["mean"]),
+                    (reported, entry["reported"].get(column)),
+                    (difference, entry["difference"].get(column)),
+                ):
+                    got = latex_number(cell)
+                    if want is None:
+                        assert got is None
+                    else:
+                        assert got == pytest.approx(round(want, digits), abs=10**-digits / 2)
+    for path in figures["pdf"].values():
+        assert f"{{{path}}}" in text
+
+
+@pytest.mark.skipif(
+    shutil.which("latexmk") is None, reason="latexmk (TeX) not installed; .ci/run installs it"
+)
+@pytest.mark.parametrize("language", ["en", "pt"])
+def test_latex_compiles_to_a_pdf(figures, tmp_path, language):
+    context, strings = make_context(language=language, demo=True, drop=("beans-2",))
+    tex = tmp_path / "report.tex"
+    tex.write_text(render(context, strings, TEMPLATES, "report.tex.j2", figures["pdf"], latex=True))
+    result = subprocess.run(
+        [
+            "latexmk",
+            "-pdf",
+            "-interaction=nonstopmode",
+            "-halt-on-error",
+            f"-outdir={tmp_path / 'build'}",
+            str(tex),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    pdf = tmp_path / "build/report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    log = (tmp_path / "build/report.log").read_text(errors="replace")
+    assert "LaTeX Warning: File" not in log  # every figure was found
