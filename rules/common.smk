@@ -5,22 +5,34 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+import yaml
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transfer_study import config as study_config  # noqa: E402
 
-# First without defaults: a value of the wrong type then gets the schema's message, not a crash of
-# the default-filling; then again to fill the defaults in.
-validate(config, schema="../config/schema.yaml", set_default=False)
+
+
+def config_error(lines):
+    """One error for every problem found, naming the config files, before any job is planned."""
+    files = ", ".join(map(str, workflow.configfiles)) or "none"
+    return WorkflowError(
+        "invalid config:\n  " + "\n  ".join(lines) + f"\n(config files: {files})"
+    )
+
+
+# Every schema violation first, each with its key path and the allowed keys or values; then
+# Snakemake's own validation fills the defaults in (it would crash on a value of the wrong type).
+with open(Path(workflow.basedir) / "config/schema.yaml") as handle:
+    problems = study_config.schema_errors(config, yaml.safe_load(handle))
+if problems:
+    raise config_error(problems)
 validate(config, schema="../config/schema.yaml", set_default=True)
 try:
     study_config.check_config(config)
 except study_config.ConfigError as error:
-    raise WorkflowError(
-        f"{error}\n(config files: {', '.join(map(str, workflow.configfiles)) or 'none'})"
-    )
+    raise config_error([line.strip() for line in str(error).splitlines()[1:]])
 
 
 RESULTS = config["results"]

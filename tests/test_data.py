@@ -170,3 +170,22 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_partial(tmp_path, 
         save_arrays(path, {"y_train": np.array([1, 1])}, ["a", "b"])
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["beans-16px.npz"]
+
+
+def test_expected_image_counts_catch_an_archive_that_yields_fewer(tmp_path):
+    archives = {}
+    for split in ("train", "validation", "test"):
+        archives[split] = tmp_path / f"{split}.zip"
+        demo.write_beans_zip(archives[split], split, images_per_class=2, image_size=16, seed=1)
+    dataset = {
+        "format": "beans_zip",
+        "class_names": ["angular_leaf_spot", "bean_rust", "healthy"],
+        "expected_images": {"train": 6, "test": 6},
+    }
+    arrays, _ = preprocess_dataset(dataset, archives, 8)
+    assert len(arrays["y_train"]) == 6
+    dataset["expected_images"]["test"] = 7
+    with pytest.raises(
+        DatasetError, match=r"test split: 6 images read from test.zip.*expected_images.test says 7"
+    ):
+        preprocess_dataset(dataset, archives, 8)

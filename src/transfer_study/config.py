@@ -52,6 +52,47 @@ def _pretrained_model(source: dict) -> str | None:
     return source.get("pretrain", {}).get("model")
 
 
+def schema_errors(config: dict, schema: dict) -> list[str]:
+    """Every schema violation as `key.path: what is wrong`, with the allowed keys or values."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    messages = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        message = error.message
+        if error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
+            message += f"; allowed keys: {_choices(error.schema['properties'])}"
+        elif error.validator in ("oneOf", "anyOf"):
+            options = [option.get("description") or option.get("enum") or option.get("type")
+                       for option in error.validator_value]  # fmt: skip
+            message = f"{error.instance!r} is none of the allowed forms: {options}"
+        messages.append(f"{where}: {message}")
+    return messages
+
+
+CIFAR10_TRAIN_IMAGES_PER_CLASS = 5000  # five training batches of 10,000 images, 1,000 per class each
+
+
+def train_images_before_run(config: dict, name: str) -> int | None:
+    """How many training images dataset `name` will have, where that is known before any job runs.
+
+    Known for synthetic archives (from their spec), for CIFAR-10 (fixed by the format) and for beans
+    when the config states `expected_images`; None otherwise.
+    """
+    dataset = config["datasets"][name]
+    classes = len(dataset["class_names"])
+    if dataset["format"] == "beans_zip":
+        synthetic = config["sources"][dataset["splits"]["train"]].get("synthetic")
+        if synthetic:
+            return synthetic["images_per_class"] * classes
+        return (dataset.get("expected_images") or {}).get("train")
+    synthetic = config["sources"][dataset["splits"]["archive"]].get("synthetic")
+    per_class = 5 * synthetic["images_per_class"] if synthetic else CIFAR10_TRAIN_IMAGES_PER_CLASS
+    held_out = int(round(per_class * dataset.get("validation_fraction", 0.2)))  # as stratified_split
+    return classes * (per_class - held_out)
+
+
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the key path and the allowed values for every dangling reference."""
     errors = []
@@ -105,8 +146,26 @@ def check_config(config: dict) -> None:
                     f"{where}.trainable: unknown {experiment['model']} unit(s) "
                     f"{', '.join(unknown)}; valid: none, all, or a list of {', '.join(valid)}"
                 )
+    errors += _batch_size_errors(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+
+
+def _batch_size_errors(config: dict) -> list[str]:
+    errors = []
+    for name, experiment in config["experiments"].items():
+        if experiment["dataset"] not in config["datasets"] or "batch_size" not in experiment:
+            continue
+        try:
+            available = train_images_before_run(config, experiment["dataset"])
+        except KeyError:  # a dangling source, reported above
+            continue
+        if available is not None and experiment["batch_size"] > available:
+            errors.append(
+                f"experiments.{name}.batch_size: {experiment['batch_size']} is more than the {available} "
+                f"training images of dataset {experiment['dataset']!r}; choose at most {available}"
+            )
+    return errors
 
 
 def resolved_experiment(config: dict, name: str) -> dict:

@@ -209,6 +209,15 @@ def preprocess_dataset(
                 f"{split} labels reach {labels.max()}, but the config lists only "
                 f"{len(class_names)} class names"
             )
+    for split, expected in (dataset.get("expected_images") or {}).items():
+        found = len(arrays[f"y_{split}"])
+        archive = Path(archives.get(split) or next(iter(archives.values()))).name
+        if found != expected:
+            raise DatasetError(
+                f"{split} split: {found} images read from {archive}, the config's "
+                f"expected_images.{split} says {expected}; check the archive (or the skipped members "
+                "in the log) before changing the number"
+            )
     stats = {
         "format": dataset["format"],
         "class_names": class_names,

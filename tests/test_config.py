@@ -1,0 +1,93 @@
+"""Bad configs are refused before any job is planned, with the key path and what is allowed."""
+
+import pytest
+from conftest import snakemake
+
+EDITS = {
+    "unknown key": (
+        "    optimizer: {name: adam, learning_rate: 0.001}\n",
+        "    optimizer: {name: adam, learning_rate: 0.001}\n    lerning_rate: 0.01\n",
+        [
+            "experiments.beans-1-softmax: Additional properties are not allowed",
+            "('lerning_rate' was unexpected)",
+            "allowed keys: ",
+            "batch_size",
+        ],
+    ),
+    "wrong type": (
+        "seeds: [0, 1]",
+        "seeds: [0, one]",
+        ["seeds.1: 'one' is not of type 'integer'"],
+    ),
+    "unknown dataset": (
+        "    dataset: beans\n",
+        "    dataset: bean\n",
+        ["experiments.beans-1-softmax.dataset: unknown dataset 'bean'", "defined datasets: beans, cifar10"],
+    ),
+    "unknown model": (
+        "    model: vgg16\n",
+        "    model: vgg19\n",
+        ["experiments.beans-1-softmax.model: 'vgg19' is not one of ['vgg16', 'squeezenet']"],
+    ),
+    "unknown layer": (
+        "trainable: [fire8, fire9]",
+        "trainable: [fire8, fire10]",
+        ["experiments.cifar10-stage2.trainable: unknown squeezenet unit(s) fire10", "fire9"],
+    ),
+    "missing weights file": (
+        "    weights: squeezenet_imagenet\n",
+        "    weights: squeezenet_places365\n",
+        ["experiments.cifar10-stage1.weights: unknown source 'squeezenet_places365'", "squeezenet_imagenet"],
+    ),
+    "zero epochs": (
+        "    epochs: 2\n",
+        "    epochs: 0\n",
+        ["experiments.cifar10-stage1.epochs: 0 is less than the minimum of 1"],
+    ),
+    "negative epochs": (
+        "    epochs: 2\n",
+        "    epochs: -3\n",
+        ["experiments.cifar10-stage1.epochs: -3 is less than the minimum of 1"],
+    ),
+    "batch larger than the training set": (
+        "    epochs: 3\n    batch_size: 16\n",
+        "    epochs: 3\n    batch_size: 100\n",
+        [
+            "experiments.beans-1-softmax.batch_size: 100 is more than the 72 training images",
+            "choose at most 72",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", EDITS)
+def test_bad_config_is_refused_before_any_job(workflow_dir, case):
+    old, new, expected = EDITS[case]
+    path = workflow_dir / "config/demo.yaml"
+    text = path.read_text()
+    assert old in text, f"the demo config changed; {old!r} is gone"
+    path.write_text(text.replace(old, new, 1))
+    result = snakemake(workflow_dir, "-n", "--configfile", "config/demo.yaml", check=False)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "invalid config" in message and "config/demo.yaml" in message
+    for part in expected:
+        assert part in message, f"{part!r} not in:\n{message[-3000:]}"
+    assert "Job stats" not in message  # nothing was planned
+    assert not (workflow_dir / "results").exists() and not (workflow_dir / "resources").exists()
+
+
+def test_training_set_sizes_known_before_any_job():
+    import yaml
+    from conftest import REPO
+
+    from transfer_study.config import train_images_before_run
+
+    study = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert train_images_before_run(study, "beans") == 1034  # from expected_images
+    assert train_images_before_run(study, "cifar10") == 40_000  # 80 % of 50,000
+    del study["datasets"]["beans"]["expected_images"]
+    assert train_images_before_run(study, "beans") is None  # unknown until the archives are read
+    demo = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    assert train_images_before_run(demo, "beans") == 72
+    assert train_images_before_run(demo, "cifar10") == 400  # 5 batches x 10 per class x 10, minus 20 %
