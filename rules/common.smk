@@ -11,6 +11,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transfer_study import config as study_config  # noqa: E402
+from transfer_study.failures import known_failure  # noqa: E402
 
 
 
@@ -144,10 +145,37 @@ def experiment_weights(wildcards):
     return [source_path(name)] if name else []
 
 
-def metrics_files():
+def failed_before(name, seed):
+    """A run whose last training attempt failed with this very experiment (see failures.py)."""
+    spec = study_config.training_spec(config, name)
+    return known_failure(
+        f"{LOGS}/train/{name}/seed{seed}.log", f"{run_dir(name, seed)}/model.keras", spec
+    )
+
+
+# Runs that failed before with an unchanged experiment are reported as failed, not tried again.
+FAILED_RUNS = [(n, s) for n in EXPERIMENTS for s in SEEDS if failed_before(n, s)]
+for name, seed in FAILED_RUNS:
+    print(
+        f"Not retried: {name} seed {seed} failed with this config before (see "
+        f"{LOGS}/train/{name}/seed{seed}.log); the report lists it as failed. Change the "
+        "experiment or delete that log to train it again.",
+        file=sys.stderr,
+    )
+
+
+def runs(names=None):
+    """(experiment, seed) of every run to train and report, known failures left out."""
     return [
-        f"{run_dir(name, seed)}/metrics.json" for name in EXPERIMENTS for seed in SEEDS
+        (name, seed)
+        for name in names or EXPERIMENTS
+        for seed in SEEDS
+        if (name, seed) not in FAILED_RUNS
     ]
+
+
+def metrics_files():
+    return [f"{run_dir(name, seed)}/metrics.json" for name, seed in runs()]
 
 
 def final_outputs():
@@ -197,10 +225,10 @@ def group_members(study, group):
 
 
 def group_histories(wildcards):
+    members = group_members(wildcards.study, wildcards.group)
     return {
         f"{name}@{seed}": f"{run_dir(name, seed)}/history.csv"
-        for name in group_members(wildcards.study, wildcards.group)
-        for seed in SEEDS
+        for name, seed in runs(members)
     }
 
 
@@ -215,8 +243,7 @@ def group_labels(wildcards):
 def study_metrics(wildcards):
     return [
         f"{run_dir(name, seed)}/metrics.json"
-        for name in study_experiments(wildcards.study)
-        for seed in SEEDS
+        for name, seed in runs(study_experiments(wildcards.study))
     ]
 
 
@@ -248,8 +275,7 @@ def training_benchmarks():
     return [
         f"{BENCHMARKS}/{rule}/{name}/seed{seed}.tsv"
         for rule in ("train", "evaluate")
-        for name in EXPERIMENTS
-        for seed in SEEDS
+        for name, seed in runs()
     ]
 
 
@@ -259,6 +285,7 @@ def report_spec(wildcards):
         {
             "experiments": {name: experiment(name) for name in EXPERIMENTS},
             "order": list(EXPERIMENTS),
+            "failed_runs": [list(run) for run in FAILED_RUNS],
             "seeds": SEEDS,
             "demo": config["demo"],
             "report": config["report"],

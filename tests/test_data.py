@@ -189,3 +189,12 @@ def test_expected_image_counts_catch_an_archive_that_yields_fewer(tmp_path):
         DatasetError, match=r"test split: 6 images read from test.zip.*expected_images.test says 7"
     ):
         preprocess_dataset(dataset, archives, 8)
+
+
+def test_empty_class_folder_is_an_error_naming_the_class(tmp_path):
+    archives = small_beans(tmp_path)
+    members = [(f"{label}/{label}_0.jpg", _jpeg((1, 2, 3))) for label in ("angular_leaf_spot", "healthy")]
+    members.append(("bean_rust/", b""))  # the folder is there, with nothing in it
+    beans_zip(archives["validation"], "validation", members)
+    with pytest.raises(DatasetError, match="bean_rust"):
+        preprocess_dataset(BEANS, archives, size=16)

@@ -1,5 +1,6 @@
 """Faults around the workflow itself: concurrent runs, large configs."""
 
+import csv
 import signal
 import subprocess
 import time
@@ -50,3 +51,44 @@ def test_fifty_experiments_times_five_seeds_plan(workflow_dir):
     result = snakemake(workflow_dir, "-n", "--cores", "4", "--configfile", "config/scale.yaml")
     jobs = planned_jobs(result.stdout + result.stderr)
     assert jobs["train"] == jobs["evaluate"] == 250
+
+
+def test_a_failed_experiment_is_reported_and_the_rest_finishes(workflow_dir):
+    """--keep-going: the other runs finish; the next run reports the failure instead of retrying it."""
+    path = workflow_dir / "config/demo.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["seeds"] = [0]
+    config["experiments"] = {
+        name: experiment for name, experiment in config["experiments"].items() if name.startswith("cifar10")
+    }
+    config["experiments"]["cifar10-stage2"]["inject_failure"] = True
+    config.pop("defaults")
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    results = workflow_dir / "results/demo"
+
+    first = snakemake(
+        workflow_dir, "--cores", "2", "--keep-going", "--configfile", "config/demo.yaml", check=False
+    )
+    assert first.returncode != 0
+    assert "Error in rule train" in first.stdout + first.stderr
+    for name in ("cifar10-stage1", "cifar10-stage3"):
+        assert (results / f"runs/{name}/seed0/metrics.json").exists(), name
+    assert not (results / "runs/cifar10-stage2/seed0/model.keras").exists()
+    assert not (results / "report/report.html").exists()  # it needs every run; the next run builds it
+
+    second = snakemake(workflow_dir, "--cores", "2", "--configfile", "config/demo.yaml")
+    assert "Not retried: cifar10-stage2 seed 0" in second.stderr
+    assert "rule train:" not in second.stdout + second.stderr
+    page = (results / "report/report.html").read_text()
+    assert '<tr data-experiment="cifar10-stage2" class="failed">' in page
+    assert '<tr data-experiment="cifar10-stage1">' in page
+    assert (results / "report/report.pdf").exists()
+    with open(results / "summary.csv") as handle:
+        assert {row["experiment"] for row in csv.DictReader(handle)} == {"cifar10-stage1", "cifar10-stage3"}
+
+    # Fixing the experiment makes the run count again: it is planned, and nothing else trains.
+    config["experiments"]["cifar10-stage2"]["inject_failure"] = False
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    planned = snakemake(workflow_dir, "-n", "--configfile", "config/demo.yaml")
+    assert "Not retried" not in planned.stderr
+    assert planned_jobs(planned.stdout + planned.stderr)["train"] == 1

@@ -219,3 +219,16 @@ def test_saved_model_reloads_in_safe_mode(tmp_path, model_name, augmentation, au
         reloaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6
     )
     assert count_params(reloaded.trainable_weights) == count_params(model.trainable_weights)
+
+
+def test_a_model_file_holding_python_code_is_refused(tmp_path):
+    """Models load in safe mode: a Lambda layer (arbitrary Python) in a .keras file is not run."""
+    from transfer_study.evaluation import evaluate_model
+
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Lambda(lambda x: x * 2)(inputs))
+    path = tmp_path / "model.keras"
+    keras.Model(inputs, outputs).save(path)
+    arrays = {"class_names": ["a", "b"], "x_test": np.zeros((2, 4)), "y_test": np.array([0, 1])}
+    with pytest.raises(ValueError, match="(?i)lambda"):
+        evaluate_model(path, arrays, tmp_path / "history.csv", {"kept_epoch": 1}, batch_size=2)

@@ -34,6 +34,10 @@ def stacked(histories: list[list[dict]], key: str) -> np.ndarray:
 def plot_curves(groups: dict[str, list], words: dict, outputs: list) -> None:
     """Loss and accuracy, train and validation, per experiment: mean over seeds, band = min to max."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    groups = {label: paths for label, paths in groups.items() if paths}  # failed runs have no history
+    if not groups:
+        for axis in axes:
+            axis.text(0.5, 0.5, words["fig_no_run"], ha="center", va="center", transform=axis.transAxes)
     for (label, paths), colour in zip(groups.items(), plt.cm.tab10.colors, strict=False):
         histories = [read_history(path) for path in paths]
         for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -55,7 +59,8 @@ def plot_curves(groups: dict[str, list], words: dict, outputs: list) -> None:
                     )
             axis.set_xlabel(words["fig_epoch"])
             axis.set_ylabel(words[f"fig_{metric}"])
-    axes[1].legend(fontsize=7, loc="lower right")
+    if groups:
+        axes[1].legend(fontsize=7, loc="lower right")
     figure.suptitle(words["fig_band"], fontsize=9)
     save(figure, outputs)
 

@@ -60,7 +60,9 @@ def run_row(metrics: dict) -> dict:
     return row
 
 
-def experiment_entry(name: str, experiment: dict, runs: list[dict], reported: dict | None) -> dict:
+def experiment_entry(
+    name: str, experiment: dict, runs: list[dict], reported: dict | None, failed_seeds: list[int] = ()
+) -> dict:
     summary = {column: summarise([run[column] for run in runs]) for column in COLUMNS}
     difference = {}
     for column, value in (reported or {}).items():
@@ -79,6 +81,7 @@ def experiment_entry(name: str, experiment: dict, runs: list[dict], reported: di
         "difference": difference,
         "diverged_runs": sum(run["diverged"] for run in runs),
         "failed": not runs,
+        "failed_seeds": sorted(failed_seeds),
         "frozen_cache": caching.pop() if len(caching) == 1 else None,
     }
 
@@ -162,7 +165,10 @@ def observations(study: str, entries: dict, t: dict) -> list[str]:
     for entry in entries.values():
         if entry["failed"]:
             notes.append(t["obs_failed"].format(label=entry["label"]))
-        elif entry["diverged_runs"]:
+        elif entry["failed_seeds"]:
+            seeds = ", ".join(str(seed) for seed in entry["failed_seeds"])
+            notes.append(t["obs_failed_seeds"].format(label=entry["label"], seeds=seeds))
+        if entry["diverged_runs"]:
             notes.append(t["obs_diverged"].format(label=entry["label"], count=entry["diverged_runs"]))
     return notes
 
@@ -277,11 +283,16 @@ def build_context(
     runs: dict[str, list] = {}
     for item in metrics:
         runs.setdefault(item["experiment"], []).append(run_row(item))
+    failed: dict[str, list] = {}
+    for name, seed in config.get("failed_runs", []):
+        failed.setdefault(name, []).append(seed)
     by_study: dict[str, dict] = {}
     for name, experiment in experiments.items():
         study = experiment["study"]
         reported_results = reported.get(study, {}).get("results", {})
-        entry = experiment_entry(name, experiment, runs.get(name, []), reported_results.get(name))
+        entry = experiment_entry(
+            name, experiment, runs.get(name, []), reported_results.get(name), failed.get(name, [])
+        )
         by_study.setdefault(study, {})[name] = entry
     studies = {}
     for study, entries in by_study.items():
