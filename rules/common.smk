@@ -14,7 +14,6 @@ from transfer_study import config as study_config  # noqa: E402
 from transfer_study.failures import known_failure  # noqa: E402
 
 
-
 def config_error(lines):
     """One error for every problem found, naming the config files, before any job is planned."""
     files = ", ".join(map(str, workflow.configfiles)) or "none"
@@ -149,7 +148,9 @@ def failed_before(name, seed):
     """A run whose last training attempt failed with this very experiment (see failures.py)."""
     spec = study_config.training_spec(config, name)
     return known_failure(
-        f"{LOGS}/train/{name}/seed{seed}.log", f"{run_dir(name, seed)}/model.keras", spec
+        f"{LOGS}/train/{name}/seed{seed}.log",
+        f"{run_dir(name, seed)}/model.keras",
+        spec,
     )
 
 
