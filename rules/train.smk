@@ -7,7 +7,15 @@ rule train:
         data=experiment_data,
         weights=experiment_weights,
         code=package_sources(
-            "training", "history", "models", "weights", "arrays", "runtime"
+            "training",
+            "caching",
+            "history",
+            "models",
+            "weights",
+            "arrays",
+            "runtime",
+            "failures",
+            "config",
         ),
     output:
         model=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras",

@@ -10,6 +10,8 @@ plans pick layers inside it by name.
 
 from __future__ import annotations
 
+import random
+
 import keras
 from keras import layers, ops
 
@@ -95,8 +97,9 @@ def vgg16_on(x, num_classes: int, head: dict, weights_path: str | None):
     )
     x = base(VGGPreprocess(name="vgg16_preprocess")(x))
     x = layers.GlobalAveragePooling2D(name="head_pool")(x)
-    x = layers.Dropout(head["dropout"], name="head_dropout")(x)
-    return layers.Dense(num_classes, activation=head["activation"], name="predictions")(x)
+    x = head_dropout(head["dropout"])(x)
+    # float32 whatever the dtype policy: a softmax in float16 loses the small probabilities.
+    return layers.Dense(num_classes, activation=head["activation"], name="predictions", dtype="float32")(x)
 
 
 def squeezenet_on(x, num_classes: int, head: dict, weights_path: str | None):
@@ -105,10 +108,21 @@ def squeezenet_on(x, num_classes: int, head: dict, weights_path: str | None):
     if weights_path:
         load_squeezenet_keras2_h5(base, weights_path)
     x = base(layers.Rescaling(1 / 255, name="rescale")(x))
-    x = layers.Dropout(head["dropout"], name="head_dropout")(x)
+    x = head_dropout(head["dropout"])(x)
     x = layers.Conv2D(num_classes, 1, name="conv10")(x)
     x = layers.GlobalAveragePooling2D(name="head_pool")(x)
-    return layers.Activation(head["activation"], name="predictions")(x)
+    # float32 whatever the dtype policy: a softmax in float16 loses the small probabilities.
+    return layers.Activation(head["activation"], name="predictions", dtype="float32")(x)
+
+
+def head_dropout(rate: float) -> layers.Dropout:
+    """Dropout with an explicit seed, drawn the way Keras draws one for `seed=None`.
+
+    TensorFlow and JAX behave exactly as with `seed=None`. On PyTorch an unseeded Dropout falls back to
+    torch's global generator; a seeded one draws from its seed generator, whose state the training loop
+    sets from (seed, epoch), so torch runs also resume and cache exactly.
+    """
+    return layers.Dropout(rate, seed=random.randint(1, int(1e9)), name="head_dropout")
 
 
 def squeezenet_v1_1(input_shape, name: str = "squeezenet") -> keras.Model:

@@ -5,6 +5,11 @@ PyTorch backends. A job killed mid-way resumes from its last finished epoch: Ker
 keeps the weights and optimizer state, and this module keeps what that callback does not (the per-epoch
 history and the early-stopping state). Every epoch's randomness (shuffling, dropout, augmentation) is
 derived from (seed, epoch) alone, so a resumed run repeats exactly what an uninterrupted one would do.
+
+When the layers in front of the first trainable one are frozen and deterministic, their output is
+computed once per split and only the rest of the model trains on it (caching.py); the model returned
+and saved is still the whole model. `precision` picks the Keras dtype policy the model is built under,
+`jit_compile` is passed to `compile`.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ import json
 import math
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from transfer_study.caching import CachePlan, plan_frozen_cache
 from transfer_study.files import write_atomically
 from transfer_study.history import HISTORY_COLUMNS, read_history, write_history
 from transfer_study.models import build_model
@@ -25,6 +32,11 @@ from transfer_study.models import build_model
 PARTIAL_HISTORY = "history.partial.csv"
 BEST_WEIGHTS = "best.weights.h5"
 BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
+# Which model the backup's weights belong to: the whole model, or the tail behind a frozen cache.
+TRAINED_MODEL = "trained_model.json"
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+JIT_COMPILE = (True, False, "auto")
 
 
 class ShuffledBatches(keras.utils.PyDataset):
@@ -51,20 +63,29 @@ class ShuffledBatches(keras.utils.PyDataset):
         return self.x[rows], self.y[rows]
 
 
+def seed_states(model: keras.Model) -> list:
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
 class EpochRandomness(keras.callbacks.Callback):
-    """Before each epoch, reseed the data order and every seed generator from (seed, epoch)."""
+    """Before each epoch, reseed the data order and every seed generator from (seed, epoch).
+
+    The generators are numbered in the order of `numbering` (the whole model), so that training only
+    the tail of a model behind a frozen cache seeds each generator as training the whole model would.
+    """
 
     # Each generator advances by one per call; epochs are spaced far apart so they never overlap.
     EPOCH_STRIDE = 1 << 20
 
-    def __init__(self, dataset: ShuffledBatches, seed: int):
+    def __init__(self, dataset: ShuffledBatches, seed: int, numbering: keras.Model | None = None):
         super().__init__()
         self.dataset, self.seed = dataset, seed
+        self.numbers = None if numbering is None else {id(v): i for i, v in enumerate(seed_states(numbering))}
 
     def on_epoch_begin(self, epoch, logs=None):
         self.dataset.set_epoch(epoch)
-        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
-        for index, state in enumerate(states):
+        for position, state in enumerate(seed_states(self.model)):
+            index = position if self.numbers is None else self.numbers[id(state)]
             value = np.array([self.seed * 1000 + index, epoch * self.EPOCH_STRIDE])
             state.assign(value.astype(keras.backend.standardize_dtype(state.dtype)))
 
@@ -151,12 +172,30 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return keras.utils.to_categorical(labels, num_classes).astype("float32")
 
 
-def compile_model(model: keras.Model, experiment: dict) -> None:
+def compile_model(model: keras.Model, experiment: dict, optimizer=None) -> None:
+    """Adam/SGD/RMSprop, cross-entropy, accuracy; `optimizer` shares an existing optimizer object."""
+    jit_compile = experiment.get("jit_compile", "auto")
+    if jit_compile not in JIT_COMPILE:
+        raise ValueError(f"jit_compile must be one of true, false, auto; got {jit_compile!r}")
     model.compile(
-        optimizer=make_optimizer(experiment.get("optimizer", {})),
+        optimizer=make_optimizer(experiment.get("optimizer", {})) if optimizer is None else optimizer,
         loss=keras.losses.CategoricalCrossentropy(),
         metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
+
+
+@contextmanager
+def dtype_policy(precision: str):
+    """Build (and train) under the Keras dtype policy `precision`; the previous one is put back after."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def train(
@@ -166,23 +205,40 @@ def train(
     weights_path: str | None,
     backup_dir: Path,
     log=print,
+    extra_callbacks: list | None = None,
 ) -> tuple[keras.Model, list[dict], dict]:
-    """Train one experiment with one seed; returns (model, history rows, summary)."""
+    """Train one experiment with one seed; returns (the whole model, history rows, summary).
+
+    `extra_callbacks` run after all of ours (the benchmarks time whole epochs with one).
+    """
+    with dtype_policy(experiment.get("precision", "float32")):
+        return _train(experiment, seed, arrays, weights_path, Path(backup_dir), log, extra_callbacks or [])
+
+
+def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_callbacks: list):
     num_classes = experiment["num_classes"]
-    backup_dir = Path(backup_dir)
+    batch_size = experiment["batch_size"]
     backup_dir.mkdir(parents=True, exist_ok=True)
+
+    model = build_model(experiment, num_classes, weights_path)
+    images = len(arrays["x_train"]) + len(arrays["x_validation"])
+    plan = plan_frozen_cache(model, images, experiment.get("cache_frozen", True))
+    log(f"frozen cache {'used' if plan.used else 'not used'}: {plan.reason}")
+    # The model that fit() trains: the tail behind the cache (sharing the model's layers), or the model.
+    trained = plan.split.tail if plan.used else model
+    _claim_backup(backup_dir, _trained_model_identity(plan, trained), log)
     start_epoch, rows = resume_point(backup_dir)
     if start_epoch:
         log(f"resuming after epoch {start_epoch} from {backup_dir}")
 
-    model = build_model(experiment, num_classes, weights_path)
-    compile_model(model, experiment)
-    batches = ShuffledBatches(
-        arrays["x_train"], one_hot(arrays["y_train"], num_classes), experiment["batch_size"], seed
-    )
-    validation = (arrays["x_validation"], one_hot(arrays["y_validation"], num_classes))
+    compile_model(trained, experiment)
+    if trained is not model:  # the saved model carries the optimizer state that trained it
+        compile_model(model, experiment, optimizer=trained.optimizer)
+    # Optimizer slots in the order of the whole model's variables, whichever part trains, so the saved
+    # model's optimizer state reads back the same either way.
+    trained.optimizer.build(model.trainable_variables)
+
     recorder = HistoryRecorder(rows, backup_dir / PARTIAL_HISTORY)
-    callbacks = [EpochRandomness(batches, seed), recorder]
     stopping = None
     if experiment.get("early_stopping"):
         stopping = ResumableEarlyStopping(
@@ -191,26 +247,38 @@ def train(
             rows,
             backup_dir / BEST_WEIGHTS,
         )
-        callbacks.append(stopping)
-    # Last, so that each epoch's history is on disk before the backup that marks the epoch done.
-    callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False))
 
     started = time.perf_counter()
+    seconds_to_cache = 0.0
     already_done = start_epoch >= experiment["epochs"] or _stopped_early(stopping, rows)
     if not already_done:
-        model.fit(
+        x_train, x_validation = arrays["x_train"], arrays["x_validation"]
+        if plan.used:
+            x_train = plan.split.features(x_train, batch_size)
+            x_validation = plan.split.features(x_validation, batch_size)
+            seconds_to_cache = time.perf_counter() - started
+            log(f"cached {x_train.shape[1:]} features of {images} images in {seconds_to_cache:.1f} s")
+        batches = ShuffledBatches(x_train, one_hot(arrays["y_train"], num_classes), batch_size, seed)
+        validation = (x_validation, one_hot(arrays["y_validation"], num_classes))
+        callbacks = [EpochRandomness(batches, seed, numbering=model), recorder]
+        if stopping is not None:
+            callbacks.append(stopping)
+        # Last, so that each epoch's history is on disk before the backup that marks the epoch done.
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False))
+        callbacks += extra_callbacks
+        trained.fit(
             batches,
             validation_data=validation,
-            batch_size=experiment["batch_size"],
+            batch_size=batch_size,
             epochs=experiment["epochs"],
             callbacks=callbacks,
             shuffle=False,
             verbose=2,
         )
     else:  # killed after its last epoch but before its outputs were written
-        model.optimizer.build(model.trainable_variables)
-        model.load_weights(backup_dir / "latest.weights.h5")
+        trained.load_weights(backup_dir / "latest.weights.h5")
     if stopping is not None:
+        stopping.set_model(trained)
         stopping.restore()
     kept_epoch = stopping.best_epoch if stopping and stopping.restore_best else len(rows)
     summary = {
@@ -228,8 +296,38 @@ def train(
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "total_params": int(sum(np.prod(w.shape) for w in model.weights)),
         "train_images": int(len(arrays["x_train"])),
+        "precision": keras.config.dtype_policy().name,
+        "jit_compile": trained.jit_compile,
+        "frozen_cache": {
+            "used": plan.used,
+            "reason": plan.reason,
+            "cached_layers": plan.split.cached_layers if plan.used else 0,
+            "seconds_to_cache": seconds_to_cache,
+        },
     }
     return model, rows, summary
+
+
+def _trained_model_identity(plan: CachePlan, trained: keras.Model) -> dict:
+    if not plan.used:
+        return {"model": trained.name, "cached_up_to": None}
+    return {"model": trained.name, "cached_up_to": plan.split.cut_layer}
+
+
+def _claim_backup(backup_dir: Path, identity: dict, log) -> None:
+    """Keep a backup only if it holds the weights of the same model (whole, or the same tail).
+
+    A backup written by an older version of this module has no marker; it holds the whole model.
+    """
+    marker = backup_dir / TRAINED_MODEL
+    if any(backup_dir.iterdir()):
+        found = json.loads(marker.read_text()) if marker.exists() else {"cached_up_to": None}
+        if found.get("cached_up_to") != identity["cached_up_to"]:
+            log(f"discarding the backup in {backup_dir}: it holds {found}, this run trains {identity}")
+            shutil.rmtree(backup_dir)
+            backup_dir.mkdir(parents=True)
+    if not marker.exists():
+        write_atomically(marker, lambda path: Path(path).write_text(json.dumps(identity)))
 
 
 def _stopped_early(stopping, rows) -> bool:
