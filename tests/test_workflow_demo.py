@@ -1,4 +1,4 @@
-"""The offline demo, run end to end by Snakemake once per session."""
+"""The offline demo, run end to end by Snakemake once per test session."""
 
 import csv
 import json
