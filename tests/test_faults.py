@@ -1,6 +1,7 @@
 """Faults around the workflow itself: concurrent runs, large configs."""
 
 import csv
+import os
 import signal
 import subprocess
 import time
@@ -13,27 +14,37 @@ from test_dryrun import planned_jobs
 pytestmark = pytest.mark.workflow
 
 
-def test_a_second_snakemake_on_the_same_folder_is_refused_by_the_lock(workflow_dir):
-    first = subprocess.Popen(
-        [SNAKEMAKE, "--cores", "1", "--configfile", "config/demo.yaml"],
-        cwd=workflow_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def test_a_second_snakemake_on_the_same_folder_is_refused_by_the_lock(workflow_dir, tmp_path):
+    # The first run's output goes to a file: an unread pipe fills up and blocks Snakemake mid-run.
+    first_log = tmp_path / "first.log"
+    with first_log.open("w") as output:
+        first = subprocess.Popen(
+            [SNAKEMAKE, "--cores", "1", "--configfile", "config/demo.yaml"],
+            cwd=workflow_dir,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
     try:
         lock_dir = workflow_dir / ".snakemake/locks"
         deadline = time.monotonic() + 120
         while not any(lock_dir.glob("*")) and time.monotonic() < deadline:
-            assert first.poll() is None, first.stdout.read()
+            assert first.poll() is None, first_log.read_text()
             time.sleep(0.2)
         assert any(lock_dir.glob("*")), "the first run never took its lock"
         second = snakemake(workflow_dir, "--cores", "1", "--configfile", "config/demo.yaml", check=False)
         assert second.returncode != 0
         assert "cannot be locked" in second.stdout + second.stderr
     finally:
-        first.send_signal(signal.SIGINT)  # Snakemake's own graceful stop: cleans up and unlocks
-        first.wait(timeout=120)
+        # Ctrl-C in a terminal: SIGINT to Snakemake and the job it runs; Snakemake cleans up and unlocks.
+        os.killpg(first.pid, signal.SIGINT)
+        try:
+            first.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+            pytest.fail(f"the first run did not stop on SIGINT:\n{first_log.read_text()[-3000:]}")
     # Nothing is left locked or half-written: a dry run plans the rest and does not ask for --unlock.
     after = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", "config/demo.yaml")
     assert "unlock" not in after.stdout + after.stderr
