@@ -232,3 +232,22 @@ def test_a_model_file_holding_python_code_is_refused(tmp_path):
     arrays = {"class_names": ["a", "b"], "x_test": np.zeros((2, 4)), "y_test": np.array([0, 1])}
     with pytest.raises(ValueError, match="(?i)lambda"):
         evaluate_model(path, arrays, tmp_path / "history.csv", {"kept_epoch": 1}, batch_size=2)
+
+
+@pytest.mark.parametrize("model_name", ["vgg16", "squeezenet"])
+def test_demo_pretraining_starts_every_convolution_at_unit_spread(model_name):
+    from transfer_study.pretrain import scale_to_unit_variance
+
+    experiment = {"model": model_name, "image_size": 32, "trainable": "all", "head": {}, "augmentation": None}
+    model = build_model(experiment, num_classes=10)
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3)).astype("uint8")
+    scale_to_unit_variance(model, model_name, images)
+
+    base = model.get_layer(model_name)
+    preprocessing = model.get_layer("vgg16_preprocess" if model_name == "vgg16" else "rescale")
+    batch = keras.Model(model.input, preprocessing.output)(images.astype("float32"))
+    convolutions = [layer for layer in base.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convolutions) == (13 if model_name == "vgg16" else 25)
+    for layer in convolutions:
+        output = keras.ops.convert_to_numpy(keras.Model(base.input, layer.output)(batch))
+        assert output.std() == pytest.approx(1.0, rel=1e-3), layer.name

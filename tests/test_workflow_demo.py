@@ -108,3 +108,14 @@ def test_snakemake_report_archive_of_the_demo(demo_run):
         names = archive.namelist()
     for registered in ("report.html", "report.pdf", "curves-cifar10-3.png", "confusion-beans.png"):
         assert any(name.endswith("/" + registered) for name in names), (registered, names)
+
+
+def test_pretrained_backbones_beat_training_from_scratch(demo_run):
+    # The demo's stand-in for ImageNet must carry features the beans runs can use, as the real one does.
+    results = demo_run / demo_config(demo_run)["results"]
+    with open(results / "summary.csv") as handle:
+        accuracy = {row["experiment"]: float(row["validation_accuracy"]) for row in csv.DictReader(handle)}
+    from_scratch = max(accuracy["beans-1-softmax"], accuracy["beans-1-relu"])
+    fine_tuned = max(accuracy["beans-3a"], accuracy["beans-3b"])
+    assert fine_tuned >= 0.6, accuracy  # three classes: chance is 1/3
+    assert fine_tuned >= from_scratch + 0.15, accuracy

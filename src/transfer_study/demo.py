@@ -37,19 +37,21 @@ def beans_image(label: str, rng: np.random.Generator, size: int) -> Image.Image:
     """A leaf-green square with the marks of its class: angular spots, rust dots, or veins."""
     image = _leaf(rng, size)
     draw = ImageDraw.Draw(image)
+    # Marks large and contrasted enough to tell the classes apart at the demo's 32 px.
     if label == "angular_leaf_spot":
-        for _ in range(rng.integers(2, 5)):
-            cx, cy, r = *rng.integers(0, size, 2), rng.integers(size // 10, size // 5)
+        for _ in range(rng.integers(3, 6)):
+            cx, cy, r = *rng.integers(0, size, 2), rng.integers(size // 8, size // 4)
             corners = [(cx + rng.integers(-r, r), cy + rng.integers(-r, r)) for _ in range(4)]
-            draw.polygon([tuple(map(int, c)) for c in corners], fill=(95, 70, 30))
+            draw.polygon([tuple(map(int, c)) for c in corners], fill=(80, 50, 20))
     elif label == "bean_rust":
-        for _ in range(rng.integers(15, 30)):
+        for _ in range(rng.integers(20, 40)):
             cx, cy = rng.integers(0, size, 2)
-            r = max(1, size // 32)
-            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(190, 100, 30))
+            r = max(1, size // 20)
+            draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(215, 115, 30))
     else:
+        width = max(1, size // 32)
         for offset in range(-size, size, max(4, size // 6)):
-            draw.line([(0, offset + size // 2), (size, offset)], fill=(120, 190, 90), width=1)
+            draw.line([(0, offset + size // 2), (size, offset)], fill=(160, 215, 120), width=width)
     return image
 
 

@@ -15,12 +15,37 @@ from transfer_study.data import decode_resized
 from transfer_study.demo import cifar10_arrays
 from transfer_study.files import write_atomically
 
+# The layer of models.build_model that feeds each base (no augmentation while pretraining).
+PREPROCESSING_LAYER = {"vgg16": "vgg16_preprocess", "squeezenet": "rescale"}
+
 
 def source_task(spec: dict) -> tuple[np.ndarray, np.ndarray]:
     images, labels = cifar10_arrays(spec["images_per_class"], spec["seed"] + 1000)
     if spec["image_size"] != images.shape[1]:
         images = np.stack([decode_resized(image, spec["image_size"]) for image in images])
     return images, labels
+
+
+def scale_to_unit_variance(model, base_name: str, images: np.ndarray) -> None:
+    """Rescale each convolution of the base, in order, so its output has unit spread on `images`.
+
+    VGG16 has no batch normalisation: from Keras's default initialisation the signal shrinks layer
+    after layer, the brief pretraining barely moves it, and a frozen base then hands the new head
+    features too faint to learn from. Starting from unit-variance layers (data-dependent
+    initialisation, as in Mishkin and Matas's LSUV) lets the short pretraining learn features
+    that a frozen base can pass on.
+    """
+    import keras
+
+    base = model.get_layer(base_name)
+    preprocessing = model.get_layer(PREPROCESSING_LAYER[base_name])
+    batch = keras.Model(model.input, preprocessing.output)(images.astype("float32"))
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            output = keras.Model(base.input, layer.output)(batch)
+            spread = float(keras.ops.convert_to_numpy(keras.ops.std(output)))
+            if spread > 0:
+                layer.kernel.assign(layer.kernel / spread)
 
 
 def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
@@ -41,8 +66,9 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
         "optimizer": {"name": "adam", "learning_rate": spec["learning_rate"]},
     }
     model = build_model(experiment, num_classes=10, weights_path=None)
-    compile_model(model, experiment)
     images, labels = source_task(spec)
+    scale_to_unit_variance(model, spec["model"], images[:64])
+    compile_model(model, experiment)
     history = model.fit(images, one_hot(labels, 10), batch_size=16, epochs=spec["epochs"], verbose=2)
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
