@@ -20,18 +20,8 @@ import tempfile
 from pathlib import Path
 
 from common import EpochClock, machine, markdown_table, median, write_results
-from training_overhead import synthetic_cifar
+from training_overhead import STAGE_3, synthetic_cifar
 
-CIFAR_STAGE = {
-    "model": "squeezenet",
-    "image_size": 32,
-    "head": {"activation": "softmax", "dropout": 0.5},
-    "augmentation": None,
-    "optimizer": {"name": "adam", "learning_rate": 0.001},
-    "batch_size": 32,
-    "early_stopping": None,
-    "num_classes": 10,
-}
 STAGES = {"stage1": "none", "stage2": ["fire8", "fire9"], "stage3": "all"}
 STUDY_EPOCHS = 30  # what the study runs: the end-to-end estimate below uses it
 WARM_UP_EPOCHS = 2
@@ -66,7 +56,7 @@ def main(quick: bool, precision: bool) -> None:
     runs: dict = {}
     rows = []
     for stage, plan in STAGES.items():
-        experiment = {**CIFAR_STAGE, "trainable": plan, "epochs": epochs}
+        experiment = {**STAGE_3, "trainable": plan, "epochs": epochs}  # the stage's plan
         variants = {"no cache": {"cache_frozen": False}, "cache": {"cache_frozen": True}}
         if precision or on_gpu:
             variants["cache, mixed_float16"] = {"cache_frozen": True, "precision": "mixed_float16"}
