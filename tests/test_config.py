@@ -50,8 +50,8 @@ EDITS = {
         ["experiments.cifar10-stage1.epochs: -3 is less than the minimum of 1"],
     ),
     "batch larger than the training set": (
-        "    epochs: 3\n    batch_size: 16\n",
-        "    epochs: 3\n    batch_size: 100\n",
+        "    epochs: 8\n    batch_size: 16\n",
+        "    epochs: 8\n    batch_size: 100\n",
         [
             "experiments.beans-1-softmax.batch_size: 100 is more than the 72 training images",
             "choose at most 72",

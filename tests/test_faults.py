@@ -14,6 +14,10 @@ from test_dryrun import planned_jobs
 pytestmark = pytest.mark.workflow
 
 
+def default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_second_snakemake_on_the_same_folder_is_refused_by_the_lock(workflow_dir, tmp_path):
     # The first run's output goes to a file: an unread pipe fills up and blocks Snakemake mid-run.
     first_log = tmp_path / "first.log"
@@ -25,6 +29,9 @@ def test_a_second_snakemake_on_the_same_folder_is_refused_by_the_lock(workflow_d
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,  # its own process group, as a terminal's foreground job
+            # A shell that starts a command in the background makes it ignore SIGINT, and its children
+            # inherit that; Snakemake must see the Ctrl-C whatever started the tests.
+            preexec_fn=default_sigint,
         )
     try:
         lock_dir = workflow_dir / ".snakemake/locks"
