@@ -1,6 +1,7 @@
 """(c) Scheduling: seconds for `snakemake -n` (plan every job, run none) on the full study config
 (config/config.yaml: 9 experiments x 3 seeds) and on a generated config of 50 experiments x 5 seeds
-(as tests/test_faults.py builds it), in a fresh copy of the workflow so that nothing has run yet.
+(written by tests/workflow_copy.py, as for the tests), in a fresh copy of the workflow so that
+nothing has run yet.
 
 Also the time of `snakemake --version`, the part of every call that is only starting Python and
 importing Snakemake.
@@ -12,41 +13,18 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
 from common import REPO, machine, markdown_table, median, write_results
 
+sys.path.insert(0, str(REPO / "tests"))
+from workflow_copy import copy_workflow, write_scale_config  # noqa: E402  (shared with the tests)
+
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config", "src", "report", "envs", "profiles"]
-
-
-def copy_workflow(destination: Path) -> Path:
-    destination.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, destination / part)
-    return destination
-
-
-def fifty_by_five(workdir: Path) -> str:
-    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
-    stage2 = config["experiments"]["cifar10-stage2"]
-    config["experiments"] = {
-        f"cifar10-lr{i:02d}": {**stage2, "optimizer": {"name": "adam", "learning_rate": 1e-4 * (i + 1)}}
-        for i in range(50)
-    }
-    config["seeds"] = [0, 1, 2, 3, 4]
-    (workdir / "config/scale.yaml").write_text(yaml.safe_dump(config))
-    return "config/scale.yaml"
 
 
 def planned_jobs(output: str) -> int | None:
@@ -76,7 +54,7 @@ def main(quick: bool) -> None:
                 "-n", "--cores", "4", "--configfile", "config/config.yaml",
             ],
             "snakemake -n, 50 experiments x 5 seeds": [
-                "-n", "--cores", "4", "--configfile", fifty_by_five(workdir),
+                "-n", "--cores", "4", "--configfile", write_scale_config(workdir, experiments=50, seeds=5),
             ],
         }  # fmt: skip
         for name, args in cases.items():

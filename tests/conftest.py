@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from workflow_copy import REPO, copy_workflow
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config", "src", "report", "envs", "profiles"]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights"
-
-
-def copy_workflow(destination: Path) -> Path:
-    """The workflow's files in a fresh folder, so a test may edit them and run Snakemake there."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.exists():
-            shutil.copy2(source, destination / part)
-    return destination
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import SNAKEMAKE, snakemake
 from test_dryrun import planned_jobs
+from workflow_copy import write_scale_config
 
 pytestmark = pytest.mark.workflow
 
@@ -58,15 +59,8 @@ def test_a_second_snakemake_on_the_same_folder_is_refused_by_the_lock(workflow_d
 
 
 def test_fifty_experiments_times_five_seeds_plan(workflow_dir):
-    config = yaml.safe_load((workflow_dir / "config/config.yaml").read_text())
-    stage2 = config["experiments"]["cifar10-stage2"]
-    config["experiments"] = {
-        f"cifar10-lr{i:02d}": {**stage2, "optimizer": {"name": "adam", "learning_rate": 1e-4 * (i + 1)}}
-        for i in range(50)
-    }
-    config["seeds"] = [0, 1, 2, 3, 4]
-    (workflow_dir / "config/scale.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workflow_dir, "-n", "--cores", "4", "--configfile", "config/scale.yaml")
+    scale = write_scale_config(workflow_dir, experiments=50, seeds=5)
+    result = snakemake(workflow_dir, "-n", "--cores", "4", "--configfile", scale)
     jobs = planned_jobs(result.stdout + result.stderr)
     assert jobs["train"] == jobs["evaluate"] == 250
 

@@ -1,0 +1,42 @@
+"""A private copy of the workflow to run Snakemake in, and configs written into it.
+
+Plain functions without pytest, so that the tests (through conftest.py) and benchmarks/scheduling.py
+share them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ["Snakefile", "rules", "scripts", "config", "src", "report", "envs", "profiles"]
+
+
+def copy_workflow(destination: Path) -> Path:
+    """The workflow's files in a fresh folder, so a test may edit them and run Snakemake there."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def write_scale_config(workdir: Path, experiments: int = 50, seeds: int = 5) -> str:
+    """The study's config with `experiments` copies of CIFAR-10 stage 2 (learning rates apart) and
+    `seeds` seeds, written beside it. Returns the config's path relative to `workdir`, for `--configfile`.
+    """
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    stage2 = config["experiments"]["cifar10-stage2"]
+    config["experiments"] = {
+        f"cifar10-lr{i:02d}": {**stage2, "optimizer": {"name": "adam", "learning_rate": 1e-4 * (i + 1)}}
+        for i in range(experiments)
+    }
+    config["seeds"] = list(range(seeds))
+    (workdir / "config/scale.yaml").write_text(yaml.safe_dump(config))
+    return "config/scale.yaml"
