@@ -309,9 +309,7 @@ def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_
 
 
 def _trained_model_identity(plan: CachePlan, trained: keras.Model) -> dict:
-    if not plan.used:
-        return {"model": trained.name, "cached_up_to": None}
-    return {"model": trained.name, "cached_up_to": plan.split.cut_layer}
+    return {"model": trained.name, "cached_up_to": plan.split.cut_layer if plan.used else None}
 
 
 def _claim_backup(backup_dir: Path, identity: dict, log) -> None:
