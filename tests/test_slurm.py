@@ -111,7 +111,9 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
-@pytest.fixture(scope="module")
+# Session scope, like demo_run: a test that asks for both gets the SLURM run first, so with
+# pytest-xdist the cluster's demo runs while another worker runs the local one.
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     """A running one-node cluster; SLURM_CONF points at it for the tests and the Snakemake they start."""
     folder = tmp_path_factory.mktemp("slurm")
@@ -130,7 +132,7 @@ def cluster(tmp_path_factory):
         subprocess.run([SCRIPTS / "stop-cluster.sh", folder], timeout=120, check=False)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def slurm_run(cluster, tmp_path_factory) -> Path:
     """The demo (seeds [0], as demo_run) run to its final outputs on the cluster."""
     workdir = copy_workflow(tmp_path_factory.mktemp("slurm-demo") / "workflow")
