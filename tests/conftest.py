@@ -15,7 +15,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SHARED_WEIGHTS = REPO.parent / "shared" / "weights"
 
 # Test modules whose tests share one long workflow run (a session fixture), by the name of that run.
-# With pytest-xdist (`make test` runs `pytest -n auto`) the tests of one run go to one worker, in turn:
+# With pytest-xdist (`make test` runs `pytest -n N`) the tests of one run go to one worker, in turn:
 # the run is made once, and no test copies a folder while another test runs Snakemake in it. Those
 # groups are handed out first, so the local demo and the SLURM cluster's demo start side by side and
 # every other test fills in around them.
