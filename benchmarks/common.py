@@ -24,6 +24,23 @@ from transfer_study.runtime import prepare_environment  # noqa: E402
 prepare_environment()
 
 
+def load_study(path: Path = REPO / "config" / "config.yaml") -> dict:
+    """The study's config as the workflow sees it: validated, with the schema's defaults filled in."""
+    import yaml
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(path.read_text())
+    validate(config, str(REPO / "config" / "schema.yaml"), set_default=True)
+    return config
+
+
+def study_spec(name: str) -> dict:
+    """What the training job of the study's experiment `name` gets (transfer_study.config.training_spec)."""
+    from transfer_study.config import training_spec
+
+    return training_spec(load_study(), name)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -34,20 +34,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, EpochClock, machine, markdown_table, median, write_results
+from common import REPO, EpochClock, load_study, machine, markdown_table, median, study_spec, write_results
 
 STUDY_CONFIG = REPO / "config" / "config.yaml"
 REPORTED = REPO / "config" / "reported.yaml"
-
-
-def load_study(path: Path = STUDY_CONFIG) -> dict:
-    """The config as the workflow sees it: validated, with the schema's defaults filled in."""
-    import yaml
-    from snakemake.utils import validate
-
-    config = yaml.safe_load(path.read_text())
-    validate(config, str(REPO / "config" / "schema.yaml"), set_default=True)
-    return config
 
 
 def split_sizes(config: dict, dataset_name: str) -> tuple[int, int]:
@@ -105,12 +95,11 @@ def device_peak_bytes() -> int | None:
 
 def measure(name: str, fraction: float, epochs: int, precision: str | None) -> dict:
     """Train one experiment for `epochs` epochs on `fraction` of its images; the timings and memory."""
-    from transfer_study.config import training_spec
     from transfer_study.runtime import make_deterministic
     from transfer_study.training import train
 
     config = load_study()
-    spec = training_spec(config, name)
+    spec = study_spec(name)
     if precision:
         spec["precision"] = precision
     full_train, full_validation = split_sizes(config, spec["dataset"])
