@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup demo study test lint clean-demo
+.PHONY: setup setup-gpu demo study test lint clean-demo
 
 setup: $(VENV)/.installed
 
@@ -12,6 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
+
+# On a machine with an NVIDIA GPU: TensorFlow with its CUDA libraries (pip's `and-cuda` extra) in place
+# of the CPU-only wheel, at the same pinned version. The study then finds the GPU; see README.
+setup-gpu: setup
+	$(BIN)/pip install --quiet 'tensorflow[and-cuda]==$(shell $(BIN)/python -c "import importlib.metadata as m; print(m.version('tensorflow'))")'
 
 demo: setup
 	$(BIN)/snakemake --cores 2 --configfile config/demo.yaml

@@ -29,3 +29,16 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+# The last lines on the console: where the report is, or which jobs failed and where their logs are.
+onsuccess:
+    say(finished_message())
+
+
+onerror:
+    say(console.failed_line(log))
+
+
+onstart:
+    check_accelerator()

@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--quick] [--only training_overhead,preprocessing,scheduling,frozen_cache]
     python benchmarks/run.py --only study_epochs        # the study at its real size, for a GPU
+    python benchmarks/run.py --only demo_jobs           # where `make demo`'s time goes, per job
 
 These are measurements to run by hand (not tests): on a GPU machine, the same command measures the GPU
 (the frozen-cache benchmark then also compares float32 with the mixed-precision policies). Set
@@ -18,9 +19,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["training_overhead", "preprocessing", "scheduling", "frozen_cache"]
-# Run only when named in --only: at full size it trains every experiment of the study for a few epochs,
-# minutes on a GPU but hours on a CPU.
-ON_REQUEST = ["study_epochs"]
+# Run only when named in --only: study_epochs trains every experiment of the study at full size for a
+# few epochs (minutes on a GPU, hours on a CPU); demo_jobs runs the whole demo workflow.
+ON_REQUEST = ["study_epochs", "demo_jobs"]
 
 
 def main() -> int:

@@ -1,10 +1,12 @@
 # Helpers shared by all the .smk files (config validation, paths, the params each job depends on).
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod, ExecMode
 import yaml
 from snakemake.utils import validate
 
@@ -12,6 +14,17 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transfer_study import config as study_config  # noqa: E402
 from transfer_study.failures import known_failure  # noqa: E402
+from transfer_study.imports import reached_modules  # noqa: E402
+from transfer_study.runtime import JOB_ENVIRONMENT  # noqa: E402
+
+for (
+    _name,
+    _value,
+) in JOB_ENVIRONMENT.items():  # inherited by every job this Snakemake starts
+    os.environ.setdefault(_name, _value)
+from transfer_study import accelerator  # noqa: E402
+from transfer_study import console  # noqa: E402
+from transfer_study import pdf as report_pdf  # noqa: E402
 
 
 def config_error(lines):
@@ -35,6 +48,44 @@ except study_config.ConfigError as error:
     raise config_error([line.strip() for line in str(error).splitlines()[1:]])
 
 
+# Of the config as the user wrote it (defaults filled in), before anything below adds to it.
+CONFIG_DIGEST = study_config.digest(config)
+
+# The PDF report: built or not, decided here, before any job runs (see transfer_study/pdf.py).
+USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+try:
+    PDF = report_pdf.plan_pdf(
+        config["report"]["pdf"], shutil.which("latexmk"), USES_CONDA
+    )
+except report_pdf.PdfUnavailable as error:
+    raise config_error([str(error)])
+
+
+def say(line):
+    """One line on the console from the process the user started (not from jobs that re-read this)."""
+    if workflow.exec_mode == ExecMode.DEFAULT:
+        print(line, file=sys.stderr)
+
+
+if not PDF.build:
+    say(report_pdf.skipped_message(PDF))
+# The HTML's provenance says whether the PDF was built. Scripts see the config, but it is no rerun
+# trigger: TeX appearing later builds the PDF alone, without rendering the HTML again.
+config["_pdf_plan"] = {"build": PDF.build, "reason": PDF.reason}
+
+# The jobs that run a model (training, evaluation, backbone pretraining) take the one `gpu` token of the
+# default profile where a GPU is visible, so two never share it. Without a GPU there is nothing to share:
+# every core trains, and jobs run side by side with one thread each, which gets about twice the work
+# done on two cores that one job with two threads does (docs/performance.md). Cluster profiles set
+# both per rule.
+GPU_VISIBLE = accelerator.gpu_visible()
+GPU_TOKEN = 1 if GPU_VISIBLE else 0
+MODEL_THREADS = 4 if GPU_VISIBLE else 1
+DATA_THREADS = 4 if GPU_VISIBLE else 1
+# The demo's VGG16 pretraining is the one model job that two threads speed up almost twice on a CPU,
+# and two thirds of the demo's beans runs wait for it.
+PRETRAIN_THREADS = 4 if GPU_VISIBLE else 2
+
 RESULTS = config["results"]
 RESOURCES = config["resources"]
 LOGS = f"{RESULTS}/logs"
@@ -50,9 +101,16 @@ def any_of(values):
     return "|".join(re.escape(str(value)) for value in values) or "(?!)"
 
 
-def package_sources(*modules):
-    """The package modules a job runs, as inputs: editing one reruns exactly the jobs that use it."""
-    return [str(PACKAGE / f"{module}.py") for module in ("__init__", "files", *modules)]
+SCRIPTS = Path(os.path.relpath(Path(workflow.basedir) / "scripts"))
+
+
+def script_code(script):
+    """The code a rule's script runs beyond the script itself, as inputs: the scripts' shared start and
+    every package module the script reaches through its imports (transfer_study/imports.py). Editing
+    any of them reruns exactly the jobs whose code reaches it."""
+    scripts = [SCRIPTS / f"{script}.py", SCRIPTS / "_workflow.py"]
+    modules = reached_modules(scripts, PACKAGE)
+    return [str(SCRIPTS / "_workflow.py")] + [str(module) for module in modules]
 
 
 # --- sources ---------------------------------------------------------------------------------------
@@ -180,11 +238,50 @@ def metrics_files():
 
 
 def final_outputs():
-    return [
+    """The summary, the report in HTML and LaTeX, and its PDF where this run can build it."""
+    outputs = [
         f"{RESULTS}/summary.csv",
-        f"{RESULTS}/report/report.html",
-        f"{RESULTS}/report/report.pdf",
+        f"{REPORT}/report.html",
+        f"{REPORT}/report.tex",
     ]
+    return outputs + ([f"{REPORT}/report.pdf"] if PDF.build else [])
+
+
+def finished_message():
+    """Where a finished run's report is, and why the PDF is missing when it is."""
+    line = console.finished_line(
+        f"{REPORT}/report.html",
+        f"{REPORT}/report.pdf" if PDF.build else None,
+        f"{RESULTS}/summary.csv",
+    )
+    return line if PDF.build else f"{line}\n{report_pdf.skipped_message(PDF)}"
+
+
+def check_accelerator():
+    """Before the first job: say so, or stop (require_gpu), when real-size training would run on a CPU.
+
+    Runs on the machine that starts the workflow, so only where the jobs run there too; on a cluster
+    each training job checks on its own node (scripts/train.py).
+    """
+    if workflow.non_local_exec:
+        return
+    to_do = []
+    for name, seed in runs():
+        if not Path(f"{run_dir(name, seed)}/model.keras").exists():
+            spec = experiment(name)
+            images = study_config.train_images_before_run(config, spec["dataset"])
+            to_do.append({**spec, "images": images or 0})
+    hours = accelerator.estimated_cpu_hours(to_do)
+    if not to_do or (hours < accelerator.REAL_SIZE_HOURS and not config["require_gpu"]):
+        return
+    device = accelerator.probe_device(Path(workflow.basedir) / "src")
+    if accelerator.is_accelerator(device):
+        say(f"Training on {device}.")
+    elif config["require_gpu"]:
+        accelerator.require_accelerator(device, "on this machine")
+    else:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        say(accelerator.no_gpu_message(backend, device, hours, len(to_do)))
 
 
 def experiments_table_spec(wildcards):
@@ -289,7 +386,8 @@ def report_spec(wildcards):
             "failed_runs": [list(run) for run in FAILED_RUNS],
             "seeds": SEEDS,
             "demo": config["demo"],
-            "report": config["report"],
-            "config_digest": study_config.digest(config),
+            # Only what the report's words depend on: whether the PDF is built does not change them.
+            "report": {"language": config["report"]["language"]},
+            "config_digest": CONFIG_DIGEST,
         }
     )

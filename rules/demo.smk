@@ -8,7 +8,7 @@ localrules:
 
 rule synthetic_archive:
     input:
-        code=package_sources("demo"),
+        code=script_code("synthetic_archive"),
     output:
         f"{RESOURCES}/{{path}}",
     log:
@@ -25,18 +25,7 @@ rule synthetic_archive:
 
 rule pretrain_backbone:
     input:
-        code=package_sources(
-            "demo",
-            "data",
-            "archives",
-            "download",
-            "pretrain",
-            "models",
-            "weights",
-            "training",
-            "history",
-            "runtime",
-        ),
+        code=script_code("pretrain_backbone"),
     output:
         f"{RESOURCES}/{{path}}",
     log:
@@ -45,9 +34,11 @@ rule pretrain_backbone:
         path=source_paths_of_kind("pretrain"),
     conda:
         "../envs/train.yaml"
-    threads: 2
+    threads: PRETRAIN_THREADS
+    # First: most of the demo's beans runs wait for the VGG16 stand-in.
+    priority: 10
     resources:
-        gpu=1,
+        gpu=GPU_TOKEN,
     params:
         spec=pretrain_spec,
     script:

@@ -7,9 +7,7 @@ rule evaluate:
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
         summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
         data=experiment_data,
-        code=package_sources(
-            "evaluation", "history", "models", "weights", "arrays", "runtime"
-        ),
+        code=script_code("evaluate"),
     output:
         metrics=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/metrics.json",
     log:
@@ -21,9 +19,9 @@ rule evaluate:
         seed=r"\d+",
     conda:
         "../envs/train.yaml"
-    threads: 4
+    threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=GPU_TOKEN,
         mem_mb=8000,
     params:
         batch_size=256,
@@ -38,7 +36,7 @@ localrules:
 rule aggregate:
     input:
         metrics=metrics_files(),
-        code=package_sources("evaluation", "config"),
+        code=script_code("aggregate"),
     output:
         table=f"{RESULTS}/summary.csv",
     log:

@@ -4,7 +4,7 @@
 rule preprocess:
     input:
         unpack(dataset_archives),
-        code=package_sources("data", "archives", "download", "arrays"),
+        code=script_code("preprocess"),
     output:
         arrays=dataset_file("{dataset}", "{size}", "npz"),
         stats=dataset_file("{dataset}", "{size}", "stats.json"),
@@ -17,7 +17,7 @@ rule preprocess:
         size=r"\d+",
     conda:
         "../envs/data.yaml"
-    threads: 4
+    threads: DATA_THREADS
     resources:
         mem_mb=8000,
     params:

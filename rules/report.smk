@@ -12,7 +12,7 @@ rule plot_curves:
     input:
         unpack(group_histories),
         strings=STRINGS,
-        code=package_sources("plots", "history", "report", "config"),
+        code=script_code("plot_curves"),
     output:
         png=report(
             f"{FIGURES}/curves-{{study}}-{{group}}.png",
@@ -41,7 +41,7 @@ rule plot_study:
         metrics=study_metrics,
         reported="config/reported.yaml",
         strings=STRINGS,
-        code=package_sources("plots", "history", "report", "config"),
+        code=script_code("plot_study"),
     output:
         confusion_png=report(
             f"{FIGURES}/confusion-{{study}}.png",
@@ -79,7 +79,7 @@ rule report_context:
         benchmarks=training_benchmarks(),
         reported="config/reported.yaml",
         strings=STRINGS,
-        code=package_sources("report", "config"),
+        code=script_code("report_context"),
     output:
         f"{REPORT}/context.json",
     log:
@@ -98,7 +98,7 @@ rule render_html:
         context=f"{REPORT}/context.json",
         template=f"{TEMPLATES}/report.html.j2",
         strings=STRINGS,
-        code=package_sources("report", "config"),
+        code=script_code("render_report"),
     output:
         report(
             f"{REPORT}/report.html",
@@ -120,7 +120,7 @@ rule render_latex:
         context=f"{REPORT}/context.json",
         template=f"{TEMPLATES}/report.tex.j2",
         strings=STRINGS,
-        code=package_sources("report", "config"),
+        code=script_code("render_report"),
     output:
         f"{REPORT}/report.tex",
     log:

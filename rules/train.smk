@@ -6,17 +6,7 @@ rule train:
     input:
         data=experiment_data,
         weights=experiment_weights,
-        code=package_sources(
-            "training",
-            "caching",
-            "history",
-            "models",
-            "weights",
-            "arrays",
-            "runtime",
-            "failures",
-            "config",
-        ),
+        code=script_code("train"),
     output:
         model=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras",
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
@@ -30,9 +20,9 @@ rule train:
         seed=r"\d+",
     conda:
         "../envs/train.yaml"
-    threads: 4
+    threads: MODEL_THREADS
     resources:
-        gpu=1,
+        gpu=GPU_TOKEN,
         mem_mb=16000,
     params:
         experiment=training_spec,

@@ -1,11 +1,14 @@
 import json
+import time
 
 from _workflow import start
 
 log = start(snakemake)
+started = time.perf_counter()
 from transfer_study.arrays import load_arrays
 from transfer_study.evaluation import evaluate_model
 
+imported = time.perf_counter()
 with open(snakemake.input.summary) as handle:
     summary = json.load(handle)
 metrics = evaluate_model(
@@ -17,4 +20,9 @@ metrics = evaluate_model(
 )
 with open(snakemake.output.metrics, "w") as handle:
     json.dump(metrics, handle, indent=2)
-log.info("test accuracy %s", metrics["test"]["accuracy"])
+log.info(
+    "test accuracy %s; imports %.1f s, evaluation %.1f s",
+    metrics["test"]["accuracy"],
+    imported - started,
+    time.perf_counter() - imported,
+)

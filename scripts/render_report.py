@@ -14,5 +14,7 @@ if latex:  # LaTeX builds in its own folder, so it gets absolute paths
     figures = {key: str(Path(path).resolve()) for key, path in figures.items()}
 context = json.loads(Path(snakemake.input.context).read_text())
 strings = load_strings(snakemake.input.strings, context["language"])
-text = render(context, strings, template.parent, template.name, figures, latex=latex)
+# Whether this run builds the PDF (rules/common.smk); read from the config, so it triggers no rerun.
+pdf = None if latex else snakemake.config.get("_pdf_plan")
+text = render(context, strings, template.parent, template.name, figures, latex=latex, pdf=pdf)
 Path(snakemake.output[0]).write_text(text)

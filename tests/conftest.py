@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ SHARED_RUNS = {
     "test_workflow_demo.py": "demo_run",
     "test_profile.py": "demo_run",
     "test_rebuild.py": "demo_run",
+    "test_pdf.py": "demo_run",
     "test_slurm.py": "slurm_run",
 }
 
@@ -47,17 +49,50 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedRunScheduling(config, log)
 
 
+def running_jobs(output: str) -> list[str]:
+    """The jobs Snakemake's output shows as started and not finished: `rule (wildcards), log: path`."""
+    started, finished = {}, set()
+    for block in re.split(r"\n(?=\[|localrule |rule |Finished jobid)", output):
+        done = re.match(r"Finished jobid: (\d+)", block)
+        if done:
+            finished.add(done.group(1))
+            continue
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        jobid = re.search(r"^\s+jobid: (\d+)", block, re.M)
+        if rule and jobid:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            log = re.search(r"^\s+log: (.*)$", block, re.M)
+            started[jobid.group(1)] = (
+                f"{rule.group(1)} ({wildcards.group(1) if wildcards else 'no wildcards'})"
+                + (f", log: {log.group(1)}" if log else "")
+            )
+    return [job for jobid, job in started.items() if jobid not in finished]
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
-    """Run the Snakemake command line in `workdir`; returns the CompletedProcess."""
+    """Run the Snakemake command line in `workdir`; returns the CompletedProcess.
+
+    A run past `timeout` fails the test with the jobs that were still running and their logs.
+    """
     env = {**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")}
-    result = subprocess.run(
-        [SNAKEMAKE, *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    try:
+        result = subprocess.run(
+            [SNAKEMAKE, *args],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as expired:
+        output = "".join(
+            part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+            for part in (expired.stdout, expired.stderr)
+        )
+        jobs = "\n  ".join(running_jobs(output)) or "none shown in its output"
+        raise AssertionError(
+            f"snakemake {' '.join(args)} ran past its {timeout} s in {workdir}; still running:\n  {jobs}"
+        ) from None
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
@@ -75,9 +110,8 @@ def workflow_dir(tmp_path) -> Path:
 def demo_run(tmp_path_factory) -> Path:
     """A folder where the whole demo workflow ran once; tests read its results, never change them.
 
-    One seed instead of the demo's two keeps the suite within minutes on a 2-core machine. One thread
-    per job and three job slots let CPU jobs run beside the GPU-token jobs, so the run also shows that
-    the default profile's `gpu=1` keeps those apart while the rest runs in parallel.
+    One seed instead of the demo's two keeps the suite within minutes on a 2-core machine; otherwise it
+    is `make demo`'s command line, so the run also shows how the default profile schedules jobs.
 
     With pytest-xdist (`make test`) each worker has a session of its own: the first worker to ask runs
     the demo under a file lock in the temporary folder the workers share, and the others reuse it.
@@ -102,16 +136,13 @@ def demo_run(tmp_path_factory) -> Path:
 
 
 def run_demo(workdir: Path) -> None:
+    """The demo as `make demo` runs it, with one seed; its console output is kept for the tests."""
     config = workdir / "config/demo.yaml"
     config.write_text(config.read_text().replace("seeds: [0, 1]", "seeds: [0]"))
-    one_thread = [f"{rule}=1" for rule in ("train", "evaluate", "pretrain_backbone", "preprocess")]
-    snakemake(
-        workdir,
-        "--cores",
-        "3",
-        "--set-threads",
-        *one_thread,
-        "--configfile",
-        "config/demo.yaml",
-        timeout=1500,
-    )
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config/demo.yaml", timeout=1200)
+    (workdir.parent / "console.txt").write_text(result.stdout + result.stderr)
+
+
+def demo_console(workdir: Path) -> str:
+    """What the demo run printed (stdout and stderr)."""
+    return (workdir.parent / "console.txt").read_text()

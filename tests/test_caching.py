@@ -54,7 +54,7 @@ def assert_same_training(a, b):
         np.testing.assert_allclose([r[key] for r in rows_a], [r[key] for r in rows_b], rtol=1e-5, atol=1e-6)
     for x, y in zip(model_a.get_weights(), model_b.get_weights(), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
-    # The saved model's optimizer state too: the same slots, in the same order, with the same values.
+    # The optimizer state too (what a backup holds): the same slots, in the same order, the same values.
     slots_a, slots_b = model_a.optimizer.variables, model_b.optimizer.variables
     assert [v.shape for v in slots_a] == [v.shape for v in slots_b]
     for x, y in zip(slots_a, slots_b, strict=True):

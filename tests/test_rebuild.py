@@ -29,7 +29,9 @@ def planned(workdir) -> set[tuple[str, str]]:
     return jobs
 
 
-REPORT_RULES = {"report_context", "render_html", "render_latex", "compile_pdf", "all"}
+# The PDF job is planned only where latexmk is (tests/test_pdf.py).
+PDF_RULES = {"compile_pdf"} if shutil.which("latexmk") else set()
+REPORT_RULES = {"report_context", "render_html", "render_latex", "all"} | PDF_RULES
 
 
 def rules_of(jobs, rule):
@@ -132,11 +134,15 @@ def test_plotting_code_edit_redraws_without_retraining(finished):
     plots.write_text(plots.read_text() + "\n# an edit\n")
     jobs = planned(finished)
     assert len(rules_of(jobs, "plot_curves")) == 6 and len(rules_of(jobs, "plot_study")) == 2
-    assert {name for name, _ in jobs} == {
-        "plot_curves",
-        "plot_study",
-        "render_html",
-        "render_latex",
-        "compile_pdf",
-        "all",
-    }
+    redrawn = {"plot_curves", "plot_study", "render_html", "render_latex", "all"}
+    assert {name for name, _ in jobs} == redrawn | PDF_RULES
+
+
+def test_a_module_reached_only_through_another_reruns_the_jobs_whose_code_reaches_it(finished):
+    """caching.py is named by no script: training.py imports it, and the pretraining reaches training."""
+    caching = finished / "src/transfer_study/caching.py"
+    caching.write_text(caching.read_text() + "\n# an edit\n")
+    jobs = planned(finished)
+    assert len(rules_of(jobs, "train")) == 9
+    assert len(rules_of(jobs, "pretrain_backbone")) == 2
+    assert rules_of(jobs, "preprocess") == set() and rules_of(jobs, "synthetic_archive") == set()

@@ -220,3 +220,109 @@ def test_sigkill_at_a_random_epoch_then_rerun_matches_an_uninterrupted_run(tmp_p
     with np.load(tmp_path / "whole.weights.npz") as a, np.load(tmp_path / "killed.weights.npz") as b:
         for key in a.files:
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+class BackupsSeen:
+    """Records, at the end of each epoch, the epoch the backup on disk says is finished."""
+
+    def __new__(cls, backup_dir):
+        import keras
+
+        class _Seen(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.epochs = []
+
+            def on_epoch_end(self, epoch, logs=None):
+                metadata = backup_dir / "training_metadata.json"
+                self.epochs.append(json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0)
+
+        return _Seen()
+
+
+@pytest.mark.parametrize(("every", "expected"), [(0, [1, 2, 3, 4]), (3600, [0, 0, 0, 0])])
+def test_backups_are_spaced_by_time(tmp_path, every, expected):
+    """0 backs up after every epoch; a long interval never within a short run (no 340 MB per epoch)."""
+    backup = tmp_path / "backup"
+    seen = BackupsSeen(backup)
+    _, _, summary = train(
+        EXPERIMENT, 0, tiny_arrays(), None, backup, log=lambda _: None, extra_callbacks=[seen],
+        backup_every_seconds=every,
+    )  # fmt: skip
+    assert seen.epochs == expected
+    assert summary["backup_every_seconds"] == every
+    assert set(summary["phases"]) >= {"build", "compile", "fit", "backups"}
+    assert (summary["phases"]["backups"] > 0) == (every == 0)
+
+
+def test_spaced_backups_resume_to_the_same_weights_with_early_stopping(tmp_path, monkeypatch):
+    """A backup every other epoch (by a clock that ticks one second per epoch): killed in epoch 4,
+    the run resumes after epoch 2, replays epoch 3 and ends as an uninterrupted run does, best
+    weights included."""
+    from transfer_study import training
+
+    experiment = {**EXPERIMENT, "epochs": 6, "early_stopping": {"patience": 10}}
+    clock = iter(range(1000))
+    monkeypatch.setattr(training.PeriodicBackup, "clock", staticmethod(lambda: next(clock)))
+
+    def run_spaced(folder):
+        import keras
+
+        keras.utils.set_random_seed(0)  # the same initial weights for each run
+        silent = lambda _: None  # noqa: E731
+        return train(experiment, 0, tiny_arrays(), None, tmp_path / folder, silent, backup_every_seconds=1.5)
+
+    reference, reference_rows, reference_summary = run_spaced("whole")
+
+    original = training.HistoryRecorder.on_epoch_begin
+
+    def kill_in_epoch_four(self, epoch, logs=None):
+        if epoch == 3:
+            raise StopAfter
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(training.HistoryRecorder, "on_epoch_begin", kill_in_epoch_four)
+    with pytest.raises(StopAfter):
+        run_spaced("killed")
+    assert resume_point(tmp_path / "killed")[0] == 2  # epoch 3 finished but was not backed up
+    monkeypatch.setattr(training.HistoryRecorder, "on_epoch_begin", original)
+
+    resumed, rows, summary = run_spaced("killed")
+    assert summary["resumed_after_epoch"] == 2
+    assert summary["kept_epoch"] == reference_summary["kept_epoch"]
+    np.testing.assert_allclose([r["loss"] for r in rows], [r["loss"] for r in reference_rows], rtol=1e-6)
+    for a, b in zip(reference.get_weights(), resumed.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_saved_model_holds_weights_but_no_optimizer_state(tmp_path):
+    import keras
+
+    from transfer_study.evaluation import load_trained_model
+    from transfer_study.training import save_model_atomically
+
+    model, _, _ = run(tmp_path, "saved")
+    with_optimizer = tmp_path / "with.keras"
+    model.save(with_optimizer)
+    path = tmp_path / "model.keras"
+    save_model_atomically(model, path)
+    assert model.optimizer is not None and model.compiled  # the model in memory keeps both
+    assert path.stat().st_size < 0.6 * with_optimizer.stat().st_size
+    again = load_trained_model(path)
+    assert not again.compiled
+    images = tiny_arrays()["x_test"]
+    np.testing.assert_allclose(again.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    assert keras.saving.load_model(path).predict(images, verbose=0).shape == (12, 3)
+
+
+def test_a_truncated_model_file_is_named_as_unreadable_not_missing(tmp_path):
+    from transfer_study.evaluation import UnreadableModel, evaluate_model
+    from transfer_study.training import save_model_atomically
+
+    model, _, _ = run(tmp_path, "cut")
+    path = tmp_path / "model.keras"
+    save_model_atomically(model, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    arrays = tiny_arrays()
+    with pytest.raises(UnreadableModel, match=r"model\.keras exists but is not a complete \.keras file"):
+        evaluate_model(path, arrays, tmp_path / "history.csv", {"kept_epoch": 1}, batch_size=4)

@@ -6,7 +6,9 @@ share them.
 
 from __future__ import annotations
 
+import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -40,3 +42,19 @@ def write_scale_config(workdir: Path, experiments: int = 50, seeds: int = 5) -> 
     config["seeds"] = list(range(seeds))
     (workdir / "config/scale.yaml").write_text(yaml.safe_dump(config))
     return "config/scale.yaml"
+
+
+def job_intervals(log_text: str) -> list[tuple[str, datetime, datetime]]:
+    """(rule, start, end) of every finished job in a Snakemake run log (to the second)."""
+    stamp = r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]"
+    started = {
+        jobid: (rule, datetime.strptime(when, "%a %b %d %H:%M:%S %Y"))
+        for when, rule, jobid in re.findall(
+            stamp + r"\n(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)", log_text
+        )
+    }
+    finished = {
+        jobid: datetime.strptime(when, "%a %b %d %H:%M:%S %Y")
+        for when, jobid in re.findall(stamp + r"\nFinished jobid: (\d+)", log_text)
+    }
+    return [(rule, start, finished[jobid]) for jobid, (rule, start) in started.items() if jobid in finished]

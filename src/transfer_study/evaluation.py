@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -58,19 +60,41 @@ def evaluate_predictions(
     }
 
 
+class UnreadableModel(OSError):
+    """A model.keras that exists but cannot be loaded (truncated, or not a Keras file)."""
+
+
+def load_trained_model(model_path):
+    """The model a training job saved, uncompiled; a file that cannot be read says so and what to do."""
+    import keras
+
+    from transfer_study import models  # noqa: F401 - registers the custom layers before loading
+
+    # Keras answers "File not found" for a .keras file that is there but is no complete zip archive.
+    if Path(model_path).exists() and not zipfile.is_zipfile(model_path):
+        raise UnreadableModel(
+            f"{model_path} exists but is not a complete .keras file ({Path(model_path).stat().st_size} "
+            "bytes; truncated, perhaps by a full disk or a copy cut short): delete it and run the workflow "
+            "again, which retrains that run"
+        )
+    return keras.saving.load_model(model_path, safe_mode=True, compile=False)
+
+
 def evaluate_model(model_path, arrays: dict, history_path, summary: dict, batch_size: int) -> dict:
     """Everything metrics.json holds for one trained model."""
     import keras
 
-    from transfer_study import models  # noqa: F401 - registers the custom layers before loading
     from transfer_study.history import read_history
 
-    model = keras.saving.load_model(model_path, safe_mode=True)
+    model = load_trained_model(model_path)
     class_names = arrays["class_names"]
     x_test, y_test = arrays["x_test"], arrays["y_test"]
-    targets = keras.utils.to_categorical(y_test, len(class_names))
-    loss, _ = model.evaluate(x_test, targets, batch_size=batch_size, verbose=0)
+    # One pass over the test set; the loss is the training loss (categorical cross-entropy, with Keras's
+    # own normalising and clipping) averaged over the images, as model.evaluate would report it.
     probabilities = model.predict(x_test, batch_size=batch_size, verbose=0)
+    targets = keras.utils.to_categorical(y_test, len(class_names))
+    losses = keras.losses.categorical_crossentropy(targets, probabilities.astype("float32"))
+    loss = float(np.mean(keras.ops.convert_to_numpy(losses))) if len(y_test) else math.nan
     history = read_history(history_path)
     keys = ["experiment", "seed", "epochs_run", "kept_epoch", "stopped_early", "diverged"]
     keys += ["train_seconds", "seconds_per_epoch", "trainable_params", "backend", "device", "versions"]

@@ -334,6 +334,11 @@ def build_context(
             "versions": finished.get("versions", {}),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "jobs": [{"job": job, "seconds": seconds} for job, seconds in sorted(benchmarks.items())],
+            # Where each run trained: a study split over machines shows it here.
+            "runs": [
+                {key: item.get(key) for key in ("experiment", "seed", "backend", "device")}
+                for item in sorted(metrics, key=lambda item: (item["experiment"], item["seed"]))
+            ],
         },
     }
 
@@ -386,14 +391,23 @@ def data_uri(path) -> str:
 
 
 def render(
-    context: dict, strings: dict, templates: Path, template: str, figures: dict[str, str], latex: bool = False
+    context: dict,
+    strings: dict,
+    templates: Path,
+    template: str,
+    figures: dict[str, str],
+    latex: bool = False,
+    pdf: dict | None = None,
 ) -> str:
-    """One template filled from the context; figures are embedded (HTML) or referenced by path (LaTeX)."""
+    """One template filled from the context; figures are embedded (HTML) or referenced by path (LaTeX).
+
+    `pdf` ({"build": bool, "reason": str}) says in the HTML whether the run builds the PDF beside it.
+    """
     images = figures if latex else {key: data_uri(path) for key, path in figures.items()}
     return (
         environment(templates, latex)
         .get_template(template)
-        .render(context=context, t=strings, figures=images, metrics=METRICS, columns=COLUMNS)
+        .render(context=context, t=strings, figures=images, metrics=METRICS, columns=COLUMNS, pdf=pdf)
     )
 
 

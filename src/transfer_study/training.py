@@ -30,7 +30,9 @@ from transfer_study.history import HISTORY_COLUMNS, read_history, write_history
 from transfer_study.models import build_model
 
 PARTIAL_HISTORY = "history.partial.csv"
-BEST_WEIGHTS = "best.weights.h5"
+# The model's weights alone (no optimizer state), as NumPy arrays in an .npz read without pickle.
+BEST_WEIGHTS = "best_weights.npz"
+BACKUP_FORMAT = 2  # 2: best weights in BEST_WEIGHTS; a backup of another format is not resumed
 BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
 # Which model the backup's weights belong to: the whole model, or the tail behind a frozen cache.
 TRAINED_MODEL = "trained_model.json"
@@ -117,12 +119,18 @@ class HistoryRecorder(keras.callbacks.Callback):
 
 
 class ResumableEarlyStopping(keras.callbacks.Callback):
-    """Early stopping on val_loss whose state can be rebuilt from the history after a restart."""
+    """Early stopping on val_loss whose state can be rebuilt from the history after a restart.
+
+    The best weights are kept in memory and written to `best_path` only when a backup is made
+    (`persist`), so an epoch that improves costs no write of its own.
+    """
 
     def __init__(self, patience: int, restore_best: bool, rows: list[dict], best_path: Path):
         super().__init__()
         self.patience, self.restore_best, self.best_path = patience, restore_best, best_path
         self.best_epoch, self.best = 0, math.inf
+        self.best_weights = None  # of best_epoch, when this process trained it; else in best_path
+        self.unsaved = False
         for row in rows:  # replay the epochs a previous process already ran
             self._update(row)
 
@@ -135,17 +143,57 @@ class ResumableEarlyStopping(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, "val_loss": float((logs or {}).get("val_loss", math.inf))}
         if self._update(row) and self.restore_best:
-            save_weights_atomically(self.model, self.best_path)
+            self.best_weights = [np.array(w) for w in self.model.get_weights()]
+            self.unsaved = True
         if epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
 
+    def persist(self) -> None:
+        """Write the best weights so far, before a backup marks their epoch as done."""
+        if self.unsaved:
+            write_atomically(self.best_path, self._save_best)
+            self.unsaved = False
+
+    def _save_best(self, path) -> None:
+        with open(path, "wb") as handle:
+            np.savez(handle, *self.best_weights)
+
     def restore(self) -> None:
-        if self.restore_best and self.best_path.exists():
-            self.model.load_weights(self.best_path)
+        """Put the best epoch's weights back into the model (its optimizer state stays as it is)."""
+        if not self.restore_best:
+            return
+        if self.best_weights is None and self.best_path.exists():
+            with np.load(self.best_path, allow_pickle=False) as saved:
+                self.best_weights = [saved[f"arr_{index}"] for index in range(len(saved.files))]
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
 
 
-def save_weights_atomically(model: keras.Model, path: Path) -> None:
-    write_atomically(path, model.save_weights)
+class PeriodicBackup(keras.callbacks.BackupAndRestore):
+    """Keras's BackupAndRestore, written at most once per `every_seconds` of training (0: every epoch).
+
+    A backup holds the weights and optimizer state (for VGG16 about 160 MB), so writing one after every
+    short epoch costs more than the epoch. Resuming stays exact: every epoch's randomness depends only
+    on (seed, epoch), and the history and early-stopping state are cut back to the backup's epoch.
+    """
+
+    clock = staticmethod(time.monotonic)
+
+    def __init__(self, backup_dir: str, every_seconds: float, stopping: ResumableEarlyStopping | None):
+        super().__init__(backup_dir, delete_checkpoint=False)
+        self.every_seconds, self.stopping = every_seconds, stopping
+        self.last = self.clock()
+        self.seconds_writing = 0.0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.clock() - self.last < self.every_seconds:
+            return
+        started = time.perf_counter()
+        if self.stopping is not None:
+            self.stopping.persist()
+        super().on_epoch_end(epoch, logs)
+        self.seconds_writing += time.perf_counter() - started
+        self.last = self.clock()
 
 
 def resume_point(backup_dir: Path) -> tuple[int, list[dict]]:
@@ -206,21 +254,28 @@ def train(
     backup_dir: Path,
     log=print,
     extra_callbacks: list | None = None,
+    backup_every_seconds: float = 0.0,
 ) -> tuple[keras.Model, list[dict], dict]:
     """Train one experiment with one seed; returns (the whole model, history rows, summary).
 
     `extra_callbacks` run after all of ours (the benchmarks time whole epochs with one).
+    `backup_every_seconds` spaces the resume backups (0: after every epoch); see PeriodicBackup.
     """
     with dtype_policy(experiment.get("precision", "float32")):
-        return _train(experiment, seed, arrays, weights_path, Path(backup_dir), log, extra_callbacks or [])
+        return _train(
+            experiment, seed, arrays, weights_path, Path(backup_dir), log, extra_callbacks or [],
+            backup_every_seconds,
+        )  # fmt: skip
 
 
-def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_callbacks: list):
+def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_callbacks, backup_every):
     num_classes = experiment["num_classes"]
     batch_size = experiment["batch_size"]
     backup_dir.mkdir(parents=True, exist_ok=True)
+    phases = Stopwatch()
 
     model = build_model(experiment, num_classes, weights_path)
+    phases.lap("build")
     images = len(arrays["x_train"]) + len(arrays["x_validation"])
     plan = plan_frozen_cache(model, images, experiment.get("cache_frozen", True))
     log(f"frozen cache {'used' if plan.used else 'not used'}: {plan.reason}")
@@ -232,11 +287,12 @@ def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_
         log(f"resuming after epoch {start_epoch} from {backup_dir}")
 
     compile_model(trained, experiment)
-    if trained is not model:  # the saved model carries the optimizer state that trained it
+    if trained is not model:  # the returned model carries the optimizer that trained it
         compile_model(model, experiment, optimizer=trained.optimizer)
-    # Optimizer slots in the order of the whole model's variables, whichever part trains, so the saved
-    # model's optimizer state reads back the same either way.
+    # Optimizer slots in the order of the whole model's variables, whichever part trains, so the
+    # optimizer state (and the backup that holds it) reads back the same either way.
     trained.optimizer.build(model.trainable_variables)
+    phases.lap("compile")
 
     recorder = HistoryRecorder(rows, backup_dir / PARTIAL_HISTORY)
     stopping = None
@@ -250,6 +306,7 @@ def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_
 
     started = time.perf_counter()
     seconds_to_cache = 0.0
+    backup = None
     already_done = start_epoch >= experiment["epochs"] or _stopped_early(stopping, rows)
     if not already_done:
         x_train, x_validation = arrays["x_train"], arrays["x_validation"]
@@ -258,13 +315,15 @@ def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_
             x_validation = plan.split.features(x_validation, batch_size)
             seconds_to_cache = time.perf_counter() - started
             log(f"cached {x_train.shape[1:]} features of {images} images in {seconds_to_cache:.1f} s")
+            phases.lap("cache")
         batches = ShuffledBatches(x_train, one_hot(arrays["y_train"], num_classes), batch_size, seed)
         validation = (x_validation, one_hot(arrays["y_validation"], num_classes))
         callbacks = [EpochRandomness(batches, seed, numbering=model), recorder]
         if stopping is not None:
             callbacks.append(stopping)
         # Last, so that each epoch's history is on disk before the backup that marks the epoch done.
-        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir), delete_checkpoint=False))
+        backup = PeriodicBackup(str(backup_dir), backup_every, stopping)
+        callbacks.append(backup)
         callbacks += extra_callbacks
         trained.fit(
             batches,
@@ -277,6 +336,7 @@ def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_
         )
     else:  # killed after its last epoch but before its outputs were written
         trained.load_weights(backup_dir / "latest.weights.h5")
+    phases.lap("fit")
     if stopping is not None:
         stopping.set_model(trained)
         stopping.restore()
@@ -304,23 +364,31 @@ def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_
             "cached_layers": plan.split.cached_layers if plan.used else 0,
             "seconds_to_cache": seconds_to_cache,
         },
+        # Where this process spent its time; "fit" holds the epochs (train_seconds) and the backups.
+        "phases": {**phases.seconds, "backups": backup.seconds_writing if backup else 0.0},
+        "backup_every_seconds": backup_every,
     }
     return model, rows, summary
 
 
 def _trained_model_identity(plan: CachePlan, trained: keras.Model) -> dict:
-    return {"model": trained.name, "cached_up_to": plan.split.cut_layer if plan.used else None}
+    return {
+        "model": trained.name,
+        "cached_up_to": plan.split.cut_layer if plan.used else None,
+        "backup_format": BACKUP_FORMAT,
+    }
 
 
 def _claim_backup(backup_dir: Path, identity: dict, log) -> None:
-    """Keep a backup only if it holds the weights of the same model (whole, or the same tail).
+    """Keep a backup only if it holds the weights of the same model (whole, or the same tail), in the
+    same format.
 
     A backup written by an older version of this module has no marker; it holds the whole model.
     """
     marker = backup_dir / TRAINED_MODEL
     if any(backup_dir.iterdir()):
         found = json.loads(marker.read_text()) if marker.exists() else {"cached_up_to": None}
-        if found.get("cached_up_to") != identity["cached_up_to"]:
+        if any(found.get(key) != identity.get(key) for key in ("cached_up_to", "backup_format")):
             log(f"discarding the backup in {backup_dir}: it holds {found}, this run trains {identity}")
             shutil.rmtree(backup_dir)
             backup_dir.mkdir(parents=True)
@@ -341,9 +409,31 @@ def _best_epoch(rows: list[dict]) -> int | None:
     return min(finite, key=lambda row: row["val_loss"])["epoch"] if finite else None
 
 
+class Stopwatch:
+    """Seconds per named phase, each from the end of the previous one."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+
 def save_model_atomically(model: keras.Model, path: Path) -> None:
-    """Write the .keras file under a temporary name first: a half-written model is never final."""
-    write_atomically(path, model.save)
+    """Write the .keras file under a temporary name first: a half-written model is never final.
+
+    The file holds the architecture and the weights, not the optimizer state (for VGG16 that would
+    add two thirds to its size) nor the training config; load it and compile it for what comes next.
+    """
+    optimizer, compiled = getattr(model, "optimizer", None), model.compiled
+    model.optimizer, model.compiled = None, False
+    try:
+        write_atomically(path, model.save)
+    finally:
+        model.optimizer, model.compiled = optimizer, compiled
 
 
 def finish(backup_dir: Path) -> None:
