@@ -198,3 +198,64 @@ def test_empty_class_folder_is_an_error_naming_the_class(tmp_path):
     beans_zip(archives["validation"], "validation", members)
     with pytest.raises(DatasetError, match="bean_rust"):
         preprocess_dataset(BEANS, archives, size=16)
+
+
+class RunsCode:
+    """A pickle that calls a function when loaded, as a hostile CIFAR-10 batch would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def cifar_tar_with_batch(path, batch_bytes):
+    """A CIFAR-10 tar whose first training batch is `batch_bytes`; the rest are the demo's."""
+    import pickle
+    import tarfile
+
+    demo.write_cifar10_tar(path.with_suffix(".good.tar.gz"), images_per_class=1, seed=1)
+    with tarfile.open(path.with_suffix(".good.tar.gz")) as good, tarfile.open(path, "w:gz") as archive:
+        for member in good.getmembers():
+            data = good.extractfile(member).read()
+            if member.name.endswith("data_batch_1"):
+                data = batch_bytes
+                if not isinstance(batch_bytes, bytes):
+                    data = pickle.dumps(batch_bytes, protocol=2)
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_cifar_batch_that_would_run_code_is_refused_without_running_it(tmp_path):
+    import pickle
+
+    marker = tmp_path / "the-pickle-ran"
+    hostile = pickle.dumps({b"data": RunsCode(marker), b"labels": [0]}, protocol=2)
+    archive = cifar_tar_with_batch(tmp_path / "cifar.tar.gz", hostile)
+    with pytest.raises(DatasetError, match=r"cifar\.tar\.gz: member data_batch_1 is not a CIFAR-10 batch"):
+        preprocess_dataset(CIFAR, {"archive": archive}, size=32)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("batch", "says"),
+    [
+        ([1, 2, 3], "it holds a list, not a dict"),
+        ({b"data": np.zeros((2, 3072), np.uint8)}, "no labels entry"),
+        ({b"data": np.zeros((2, 3000), np.uint8), b"labels": [0, 1]}, "rows hold 3000 bytes, not 3072"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, "1 labels for 2 images"),
+        ({b"data": np.zeros((1, 3072), np.uint8), b"labels": [12]}, "labels run from 12 to 12"),
+        ({b"data": np.zeros((1, 3072), np.float32), b"labels": [1]}, "not a two-dimensional uint8 array"),
+        (b"\x80\x02not a pickle at all", "it does not load"),
+    ],
+    ids=["list", "no-labels", "short-rows", "label-count", "label-range", "float-data", "garbage"],
+)
+def test_a_malformed_cifar_batch_is_an_error_naming_the_archive_member_and_the_problem(tmp_path, batch, says):
+    archive = cifar_tar_with_batch(tmp_path / "cifar.tar.gz", batch)
+    with pytest.raises(DatasetError) as error:
+        preprocess_dataset(CIFAR, {"archive": archive}, size=32)
+    assert "member data_batch_1 is not a CIFAR-10 batch" in str(error.value) and says in str(error.value)
+    assert str(archive) in str(error.value)

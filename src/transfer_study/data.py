@@ -119,11 +119,69 @@ def _stack(images: list[np.ndarray], size: int) -> np.ndarray:
     return np.stack(images)
 
 
-def _unpickle(data: bytes) -> dict:
-    # Only ever called on members of an archive whose checksum was verified (or that the demo rule
-    # wrote): pickles from anywhere else could run code.
-    batch = pickle.loads(data, encoding="bytes")
-    return {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
+class _CifarUnpickler(pickle.Unpickler):
+    """An unpickler for what a CIFAR-10 batch holds and nothing else.
+
+    A batch is a dict of bytes, lists, ints and one NumPy array; a pickle can name any importable
+    callable, and loading it calls that. Only the three NumPy names an array needs (under NumPy 1's and
+    NumPy 2's module paths) and Python 3's latin-1 encoding of bytes are let through, so a wrong or
+    hostile file can fail to load but cannot run code, whatever its checksum.
+    """
+
+    def find_class(self, module, name):
+        from numpy._core.multiarray import _reconstruct
+
+        allowed = {
+            ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+            ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): np.dtype,
+            ("_codecs", "encode"): _latin1_encode,
+        }
+        if (module, name) not in allowed:
+            raise pickle.UnpicklingError(f"refers to {module}.{name}, which a CIFAR-10 batch never holds")
+        return allowed[(module, name)]
+
+
+def _latin1_encode(text, encoding="latin-1"):
+    """How a Python 3 protocol-2 pickle stores bytes; any other encoding is refused."""
+    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in ("latin-1", "latin1"):
+        raise pickle.UnpicklingError(f"encodes with {encoding!r}, not latin-1")
+    return text.encode("latin-1")
+
+
+CIFAR_ROW_BYTES = 3 * 32 * 32
+
+
+def _unpickle(data: bytes, archive: Path, member: str) -> dict:
+    """One CIFAR-10 batch, checked: a dict whose `data` is uint8 rows of 3072 bytes and whose `labels`
+    are as many ints from 0 to 9. Anything else is a DatasetError naming the archive and the member."""
+
+    def wrong(what: str) -> DatasetError:
+        return DatasetError(f"{archive}: member {member} is not a CIFAR-10 batch: {what}")
+
+    try:
+        batch = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except Exception as error:
+        raise wrong(f"it does not load ({type(error).__name__}: {error})") from None
+    if not isinstance(batch, dict):
+        raise wrong(f"it holds a {type(batch).__name__}, not a dict")
+    batch = {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
+    missing = [key for key in ("data", "labels") if key not in batch]
+    if missing:
+        raise wrong(f"no {' or '.join(missing)} entry (it has {', '.join(map(str, batch)) or 'none'})")
+    rows, labels = batch["data"], batch["labels"]
+    if not isinstance(rows, np.ndarray) or rows.dtype != np.uint8 or rows.ndim != 2:
+        raise wrong("its data is not a two-dimensional uint8 array")
+    if rows.shape[1] != CIFAR_ROW_BYTES:
+        raise wrong(f"its rows hold {rows.shape[1]} bytes, not {CIFAR_ROW_BYTES} (32 x 32 x 3)")
+    if not isinstance(labels, list) or not all(isinstance(label, int) for label in labels):
+        raise wrong("its labels are not a list of integers")
+    if len(labels) != len(rows):
+        raise wrong(f"{len(labels)} labels for {len(rows)} images")
+    if labels and not 0 <= min(labels) <= max(labels) <= 9:
+        raise wrong(f"labels run from {min(labels)} to {max(labels)}, not 0 to 9")
+    return batch
 
 
 def _cifar_images(batch: dict, size: int) -> np.ndarray:
@@ -149,8 +207,8 @@ def read_cifar10(archive: Path, size: int) -> dict[str, tuple[np.ndarray, np.nda
     missing = [name for name in [*train_names, "test_batch"] if name not in batches]
     if missing:
         raise DatasetError(f"{archive}: missing CIFAR-10 batch(es) {', '.join(missing)}")
-    parts = {"train": [_unpickle(batches[name]) for name in train_names]}
-    parts["test"] = [_unpickle(batches["test_batch"])]
+    parts = {"train": [_unpickle(batches[name], archive, name) for name in train_names]}
+    parts["test"] = [_unpickle(batches["test_batch"], archive, "test_batch")]
     return {
         split: (
             np.concatenate([_cifar_images(batch, size) for batch in group]),
