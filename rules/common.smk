@@ -16,6 +16,7 @@ from transfer_study import config as study_config  # noqa: E402
 from transfer_study.failures import known_failure  # noqa: E402
 from transfer_study.imports import reached_modules  # noqa: E402
 from transfer_study.runtime import JOB_ENVIRONMENT  # noqa: E402
+from transfer_study.verified import verify_present_sources  # noqa: E402
 
 for (
     _name,
@@ -89,6 +90,19 @@ PRETRAIN_THREADS = 4 if GPU_VISIBLE else 2
 RESULTS = config["results"]
 RESOURCES = config["resources"]
 LOGS = f"{RESULTS}/logs"
+
+# A file below `resources` that no download wrote (placed or replaced by hand) is checked against the
+# config before anything reads it; one that does not verify is set aside and fetched again.
+if workflow.exec_mode == ExecMode.DEFAULT:
+    verify_present_sources(
+        Path(RESOURCES),
+        {
+            name: source
+            for name, source in config["sources"].items()
+            if study_config.source_kind(source) == "download"
+        },
+        say,
+    )
 BENCHMARKS = f"{RESULTS}/benchmarks"
 # Relative to the working folder, so that moving the checkout does not look like new inputs.
 PACKAGE = Path(os.path.relpath(Path(workflow.basedir) / "src" / "transfer_study"))

@@ -13,7 +13,6 @@ rule download:
         f"{LOGS}/download/{{path}}.log",
     wildcard_constraints:
         path=source_paths_of_kind("download"),
-    retries: 3
     conda:
         "../envs/data.yaml"
     params:

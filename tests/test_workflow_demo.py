@@ -139,3 +139,22 @@ def test_the_console_shows_progress_and_the_reports_path_not_the_libraries_logs(
     assert ("report/report.pdf" in report[0]) == bool(shutil.which("latexmk"))
     log = (demo_run / "results/demo/logs/train/cifar10-stage1/seed0.log").read_text()
     assert "oneDNN" in log or "cuda" in log.lower()  # the noise went to the job's log instead
+
+
+def test_every_job_imports_the_workflows_own_package(demo_run):
+    """The suite's environment has the package installed from the repository: another checkout than the
+    demo's copy. Every job still runs the copy's own src/, and its log says which one it imported."""
+    import re
+    from pathlib import Path
+
+    own = (demo_run / "src/transfer_study").resolve()
+    logs = list((demo_run / "results/demo/logs").rglob("*.log"))
+    imported = {}
+    for log in logs:
+        found = re.search(
+            r"started [\d.]+ s after its process, \d+ thread\(s\); package (.+)$", log.read_text(), re.M
+        )
+        if found:
+            imported[log] = Path(found.group(1)).resolve()
+    assert len(imported) >= 30  # every script job of the demo (one seed)
+    assert set(imported.values()) == {own}

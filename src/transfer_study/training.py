@@ -1,10 +1,11 @@
 """One training job: an experiment dict, a seed, the preprocessed arrays -> model, history, summary.
 
 Everything here is plain Keras 3 (`keras`, `keras.ops`), so it runs unchanged on the TensorFlow, JAX and
-PyTorch backends. A job killed mid-way resumes from its last finished epoch: Keras's BackupAndRestore
-keeps the weights and optimizer state, and this module keeps what that callback does not (the per-epoch
-history and the early-stopping state). Every epoch's randomness (shuffling, dropout, augmentation) is
-derived from (seed, epoch) alone, so a resumed run repeats exactly what an uninterrupted one would do.
+PyTorch backends. A job killed mid-way resumes from its last backed-up epoch (backups are spaced in
+time, see PeriodicBackup): Keras's BackupAndRestore keeps the weights and optimizer state, and this
+module keeps what that callback does not (the per-epoch history and the early-stopping state). Every
+epoch's randomness (shuffling, dropout, augmentation) is derived from (seed, epoch) alone, so a resumed
+run repeats exactly what an uninterrupted one would do.
 
 When the layers in front of the first trainable one are frozen and deterministic, their output is
 computed once per split and only the rest of the model trains on it (caching.py); the model returned
