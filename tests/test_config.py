@@ -49,6 +49,21 @@ EDITS = {
         "    epochs: -3\n",
         ["experiments.cifar10-stage1.epochs: -3 is less than the minimum of 1"],
     ),
+    "float epochs": (
+        "    epochs: 2\n",
+        "    epochs: 2.0\n",
+        ["experiments.cifar10-stage1.epochs: 2.0 is not a whole number written as one (write 2)"],
+    ),
+    "not-a-number fraction": (
+        "    validation_fraction: 0.2\n",
+        "    validation_fraction: .nan\n",
+        ["datasets.cifar10.validation_fraction: nan is not a finite number"],
+    ),
+    "seed too large for the backends": (
+        "seeds: [0, 1]",
+        "seeds: [0, 9000000000]",
+        ["seeds.1: 9000000000 is greater than the maximum of 4000000"],
+    ),
     "batch larger than the training set": (
         "    epochs: 8\n    batch_size: 16\n",
         "    epochs: 8\n    batch_size: 100\n",

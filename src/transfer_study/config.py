@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from typing import Any
 
 # Units a `trainable` list may name, per model (see models.trainable_units for their layers).
@@ -56,12 +57,14 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
     """Every schema violation as `key.path: what is wrong`, with the allowed keys or values."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _strict_validator(jsonschema)(schema)
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         message = error.message
-        if error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
+        if error.validator == "type" and isinstance(error.instance, float):
+            message = _float_message(error.instance, error.validator_value)
+        elif error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
             message += f"; allowed keys: {_choices(error.schema['properties'])}"
         elif error.validator in ("oneOf", "anyOf"):
             options = [option.get("description") or option.get("enum") or option.get("type")
@@ -69,6 +72,31 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
             message = f"{error.instance!r} is none of the allowed forms: {options}"
         messages.append(f"{where}: {message}")
     return messages
+
+
+def _strict_validator(jsonschema):
+    """JSON Schema's types, stricter where a float would slip through: an integer is written as one
+    (2.0 is not 2: counts, sizes and seeds slice arrays), and a number is finite (no .nan, no .inf)."""
+
+    def integer(checker, value):
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def number(checker, value):
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    base = jsonschema.Draft202012Validator
+    types = base.TYPE_CHECKER.redefine_many({"integer": integer, "number": number})
+    return jsonschema.validators.extend(base, type_checker=types)
+
+
+def _float_message(value: float, wanted) -> str:
+    if not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if "integer" in (wanted if isinstance(wanted, list) else [wanted]):
+        if value.is_integer():
+            return f"{value!r} is not a whole number written as one (write {int(value)})"
+        return f"{value!r} is not a whole number"
+    return f"{value!r} is not of type {wanted!r}"
 
 
 CIFAR10_TRAIN_IMAGES_PER_CLASS = 5000  # five training batches of 10,000 images, 1,000 per class each
