@@ -187,3 +187,51 @@ def test_extract_archive_refuses_other_files(tmp_path):
     path.write_text("not an archive")
     with pytest.raises(ValueError, match="neither a zip nor a tar"):
         extract_archive(path, tmp_path / "out")
+
+
+def _encrypted_member_zip(path):
+    """A zip whose one member carries the encryption flag, as a password-protected zip does."""
+    make_zip(path, [("test/healthy/healthy_test.0.jpg", b"an image")])
+    data = bytearray(path.read_bytes())
+    data[6] |= 1  # general-purpose flags of the local header
+    data[data.find(b"PK\x01\x02") + 8] |= 1  # and of the central directory entry
+    path.write_bytes(bytes(data))
+
+
+def _tar_named_zip(path):
+    make_tar(path.with_suffix(".tar.gz"), list(GOOD_FILES.items()))
+    path.write_bytes(path.with_suffix(".tar.gz").read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("write", "says"),
+    [
+        (lambda path: path.write_bytes(b""), "cannot be read as a zip archive (BadZipFile"),
+        (lambda path: (make_zip(path, list(GOOD_FILES.items())), path.write_bytes(path.read_bytes()[:60])),
+         "cannot be read as a zip archive"),
+        (_tar_named_zip, "cannot be read as a zip archive (BadZipFile"),
+        (_encrypted_member_zip, "member 'test/healthy/healthy_test.0.jpg': cannot be read as a zip archive"),
+    ],
+    ids=["zero bytes", "truncated", "a tar named .zip", "encrypted member"],
+)  # fmt: skip
+def test_an_unreadable_zip_is_an_error_naming_the_archive_and_what_to_do(tmp_path, write, says):
+    from transfer_study.archives import UnreadableArchiveError
+
+    path = tmp_path / "test.zip"
+    write(path)
+    with pytest.raises(UnreadableArchiveError) as error:
+        list(iter_zip_files(path))
+    assert str(error.value).startswith(f"{path}") and says in str(error.value)
+    assert "fetch it again" in str(error.value)
+
+
+def test_an_unreadable_tar_is_an_error_naming_the_archive(tmp_path):
+    from transfer_study.archives import UnreadableArchiveError
+
+    path = tmp_path / "cifar-10-python.tar.gz"
+    make_tar(path, list(GOOD_FILES.items()))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(
+        UnreadableArchiveError, match=r"cifar-10-python\.tar\.gz.*cannot be read as a tar archive"
+    ):
+        list(iter_tar_files(path))

@@ -84,29 +84,71 @@ def check_tar_members(
     return members
 
 
+class UnreadableArchiveError(ValueError):
+    """An archive (or one of its members) that cannot be read: empty, truncated, of another format,
+    or encrypted."""
+
+
+# What zipfile, tarfile and their decompressors raise for a damaged or encrypted archive.
+_READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, RuntimeError, OSError, ValueError)
+
+
+def _unreadable(path: Path, expected: str, error: BaseException, member: str | None = None):
+    where = f"{path}" + (f", member {member!r}" if member else "")
+    size = path.stat().st_size if path.exists() else 0
+    return UnreadableArchiveError(
+        f"{where}: cannot be read as {expected} ({type(error).__name__}: {error}; the file has {size:,} "
+        "bytes). It may be empty, truncated, encrypted or of another format: fetch it again or check "
+        "the source in the config"
+    )
+
+
 def iter_zip_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
     """(member name, content) of every regular file, in archive order, read in memory.
 
-    Every member is checked before the first one is yielded; directories are skipped.
+    Every member is checked before the first one is yielded; directories are skipped. A damaged,
+    encrypted or non-zip file is an UnreadableArchiveError naming the archive (and the member).
     """
     path = Path(path)
-    with zipfile.ZipFile(path) as zf:
+    try:
+        zf = zipfile.ZipFile(path)
+    except _READ_ERRORS as error:
+        raise _unreadable(path, "a zip archive", error) from None
+    with zf:
         for member in check_zip_members(zf, str(path), max_total_bytes):
-            if not member.is_dir():
-                yield member.filename, zf.read(member)
+            if member.is_dir():
+                continue
+            try:
+                content = zf.read(member)
+            except _READ_ERRORS as error:
+                raise _unreadable(path, "a zip archive", error, member.filename) from None
+            yield member.filename, content
 
 
 def iter_tar_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
     """(member name, content) of every regular file of a tar (.gz, .bz2, .xz), read in memory.
 
-    Every member is checked before the first one is yielded; directories are skipped.
+    Every member is checked before the first one is yielded; directories are skipped. A damaged or
+    non-tar file is an UnreadableArchiveError naming the archive (and the member).
     """
     path = Path(path)
-    with tarfile.open(path) as tf:
-        for member in check_tar_members(tf, str(path), max_total_bytes):
-            if member.isfile():
+    try:
+        tf = tarfile.open(path)  # noqa: SIM115 - closed by the `with tf` below
+        members = check_tar_members(tf, str(path), max_total_bytes)
+    except UnsafeArchiveError:
+        raise
+    except _READ_ERRORS as error:
+        raise _unreadable(path, "a tar archive", error) from None
+    with tf:
+        for member in members:
+            if not member.isfile():
+                continue
+            try:
                 with tf.extractfile(member) as content:
-                    yield member.name, content.read()
+                    data = content.read()
+            except _READ_ERRORS as error:
+                raise _unreadable(path, "a tar archive", error, member.name) from None
+            yield member.name, data
 
 
 def _extract_zip(path: Path, dest: Path, max_total_bytes: int | None) -> list[str]:
