@@ -64,6 +64,11 @@ EDITS = {
         "seeds: [0, 9000000000]",
         ["seeds.1: 9000000000 is greater than the maximum of 4000000"],
     ),
+    "splits sharing a source": (
+        "splits: {train: beans_train, validation: beans_validation, test: beans_test}",
+        "splits: {train: beans_train, validation: beans_validation, test: beans_train}",
+        ["datasets.beans.splits: train, test all read source 'beans_train'; every split needs its own"],
+    ),
     "batch larger than the training set": (
         "    epochs: 8\n    batch_size: 16\n",
         "    epochs: 8\n    batch_size: 100\n",

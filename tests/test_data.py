@@ -259,3 +259,33 @@ def test_a_malformed_cifar_batch_is_an_error_naming_the_archive_member_and_the_p
         preprocess_dataset(CIFAR, {"archive": archive}, size=32)
     assert "member data_batch_1 is not a CIFAR-10 batch" in str(error.value) and says in str(error.value)
     assert str(archive) in str(error.value)
+
+
+def test_a_test_archive_whose_members_sit_under_train_is_refused(tmp_path):
+    archives = small_beans(tmp_path)
+    members = [(f"{label}/{label}_0.jpg", _jpeg((10, 200, 10))) for label in demo.BEANS_CLASSES]
+    archives["test"] = beans_zip(tmp_path / "test.zip", "train", members)  # the training layout
+    with pytest.raises(
+        DatasetError,
+        match=r"test\.zip: member 'train/.*' sits under train/, but this archive is read as the test split",
+    ):
+        preprocess_dataset(BEANS, archives, size=16)
+
+
+def test_identical_images_across_splits_are_counted(tmp_path):
+    shared = _jpeg((90, 30, 160))
+    archives = small_beans(tmp_path)
+    extra = [("healthy/copy_a.jpg", shared), ("bean_rust/copy_b.jpg", _jpeg((1, 2, 250)))]
+    archives["train"] = beans_zip(tmp_path / "train.zip", "train", [
+        (f"{label}/{label}_{i}.jpg", _jpeg((40 * index, 100, 20 * i)))
+        for index, label in enumerate(demo.BEANS_CLASSES) for i in range(3)
+    ] + extra)  # fmt: skip
+    test_members = [
+        (f"{label}/{label}_t.jpg", _jpeg((40 * index, 100, 0)))
+        for index, label in enumerate(demo.BEANS_CLASSES)
+    ]
+    archives["test"] = beans_zip(tmp_path / "test.zip", "test", test_members + [("healthy/copy.jpg", shared)])
+    _, stats = preprocess_dataset(BEANS, archives, size=16)
+    # small_beans draws train and validation from the same nine images; three test images repeat
+    # training colours, and the copy makes a fourth.
+    assert stats["duplicates_across_splits"] == {"train-validation": 9, "train-test": 4, "validation-test": 3}

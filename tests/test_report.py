@@ -88,6 +88,7 @@ def stats_for(name: str, classes: list[str], size: int) -> dict:
             for split in ("train", "validation", "test")
         },
         "skipped": [{"archive": "train.zip", "member": "train/x/notes.jpg", "reason": "not an image"}],
+        "duplicates_across_splits": {"train-validation": 0, "train-test": 2, "validation-test": 0},
     }
 
 
@@ -257,6 +258,14 @@ def test_images_are_embedded_and_every_figure_appears(figures):
     for key, source in sources.items():
         assert source.startswith("data:image/png;base64,"), key
         assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n", key
+
+
+def test_images_shared_by_two_splits_are_reported(figures):
+    context, strings = make_context()
+    page = render(context, strings, TEMPLATES, "report.html.j2", figures["png"])
+    assert "pixel for pixel, in two splits: train-validation 0, train-test 2, validation-test 0." in page
+    tex = render(context, strings, TEMPLATES, "report.tex.j2", figures["pdf"], latex=True)
+    assert "train-test 2" in tex
 
 
 def test_demo_banner_only_for_demo_runs(figures):

@@ -141,6 +141,13 @@ def check_config(config: dict) -> None:
                 f"datasets.{name}.splits: format {dataset['format']} needs exactly the keys "
                 f"{', '.join(wanted)}; got {_choices(dataset['splits'])}"
             )
+        split_sources = list(dataset["splits"].values())
+        for source in sorted({source for source in split_sources if split_sources.count(source) > 1}):
+            sharing = [split for split, used in dataset["splits"].items() if used == source]
+            errors.append(
+                f"datasets.{name}.splits: {', '.join(sharing)} all read source {source!r}; every split "
+                "needs its own archive, or the model is tested on images it trained on"
+            )
         for split, source in dataset["splits"].items():
             if source not in sources:
                 errors.append(

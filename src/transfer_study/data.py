@@ -85,6 +85,13 @@ def read_beans_split(
     skipped, kept = [], []
     for name, data in members:
         label = _beans_member_class(name)
+        top = PurePosixPath(name).parts[0]
+        if label is not None and top != split:
+            raise DatasetError(
+                f"{archive}: member {name!r} sits under {top}/, but this archive is read as the {split} "
+                f"split, whose members sit under {split}/. Check datasets.*.splits.{split} in the config: "
+                "it may name another split's archive."
+            )
         if label is None:
             skipped.append({"archive": archive.name, "member": name, "reason": "not in a class folder"})
             continue
@@ -239,6 +246,22 @@ def split_counts(labels: np.ndarray, class_names: list[str]) -> dict:
     }
 
 
+def duplicates_across_splits(arrays: dict[str, np.ndarray]) -> dict[str, int]:
+    """How many images of one split are pixel for pixel an image of another, per pair of splits: a
+    test image that is also a training image says less about the model than the accuracy suggests."""
+    import hashlib
+
+    digests = {
+        split: {hashlib.blake2b(image.tobytes(), digest_size=16).digest() for image in arrays[f"x_{split}"]}
+        for split in SPLITS
+    }
+    return {
+        f"{first}-{second}": len(digests[first] & digests[second])
+        for index, first in enumerate(SPLITS)
+        for second in SPLITS[index + 1 :]
+    }
+
+
 def preprocess_dataset(
     dataset: dict, archives: dict[str, Path], size: int, workers: int = 1
 ) -> tuple[dict[str, np.ndarray], dict]:
@@ -277,6 +300,7 @@ def preprocess_dataset(
                 "in the log) before changing the number"
             )
     stats = {
+        "duplicates_across_splits": duplicates_across_splits(arrays),
         "format": dataset["format"],
         "class_names": class_names,
         "image_shape": [size, size, 3],
