@@ -75,17 +75,22 @@ if not PDF.build:
 config["_pdf_plan"] = {"build": PDF.build, "reason": PDF.reason}
 
 # The jobs that run a model (training, evaluation, backbone pretraining) take the one `gpu` token of the
-# default profile where a GPU is visible, so two never share it. Without a GPU there is nothing to share:
-# every core trains, and jobs run side by side with one thread each, which gets about twice the work
-# done on two cores that one job with two threads does (docs/performance.md). Cluster profiles set
-# both per rule.
+# default profile where a GPU is visible, so two never share it, and always on a cluster (where it asks
+# the scheduler for a GPU). Without a GPU on this machine there is nothing to share: every core trains,
+# and jobs run side by side with one thread each, which gets about twice the work done on two cores
+# that one job with two threads does (docs/performance.md). Cluster profiles set threads per rule.
 GPU_VISIBLE = accelerator.gpu_visible()
-GPU_TOKEN = 1 if GPU_VISIBLE else 0
 MODEL_THREADS = 4 if GPU_VISIBLE else 1
 DATA_THREADS = 4 if GPU_VISIBLE else 1
 # The demo's VGG16 pretraining is the one model job that two threads speed up almost twice on a CPU,
 # and two thirds of the demo's beans runs wait for it.
 PRETRAIN_THREADS = 4 if GPU_VISIBLE else 2
+
+
+def gpu_token(wildcards):
+    """1 where the job needs the GPU to itself; evaluated once the executor is known."""
+    return 1 if GPU_VISIBLE or workflow.non_local_exec else 0
+
 
 RESULTS = config["results"]
 RESOURCES = config["resources"]

@@ -32,13 +32,13 @@ rule pretrain_backbone:
         f"{LOGS}/pretrain/{{path}}.log",
     wildcard_constraints:
         path=source_paths_of_kind("pretrain"),
+    # First: most of the demo's beans runs wait for the VGG16 stand-in.
+    priority: 10
     conda:
         "../envs/train.yaml"
     threads: PRETRAIN_THREADS
-    # First: most of the demo's beans runs wait for the VGG16 stand-in.
-    priority: 10
     resources:
-        gpu=GPU_TOKEN,
+        gpu=gpu_token,
     params:
         spec=pretrain_spec,
     script:

@@ -21,7 +21,7 @@ rule evaluate:
         "../envs/train.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=GPU_TOKEN,
+        gpu=gpu_token,
         mem_mb=8000,
     params:
         batch_size=256,

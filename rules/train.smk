@@ -22,7 +22,7 @@ rule train:
         "../envs/train.yaml"
     threads: MODEL_THREADS
     resources:
-        gpu=GPU_TOKEN,
+        gpu=gpu_token,
         mem_mb=16000,
     params:
         experiment=training_spec,

@@ -1,5 +1,7 @@
 """The study finds its GPU or says that it did not; without one, model jobs share no GPU token."""
 
+import re
+
 import pytest
 from conftest import snakemake
 
@@ -65,10 +67,12 @@ def test_model_jobs_take_no_gpu_token_and_one_thread_where_no_gpu_is_visible(wor
     result = snakemake(workflow_dir, "-n", "--cores", "2", "--configfile", "config/demo.yaml")
     output = result.stdout + result.stderr
     blocks = output.split("\n\n")
-    trains = [block for block in blocks if "rule train:" in block]
-    assert len(trains) == 18
-    for block in trains:
-        assert "threads: 1" in block and "gpu=0" in block
+    models = [block for block in blocks if re.search(r"rule (train|evaluate|pretrain_backbone):", block)]
+    assert len(models) == 18 + 18 + 2
+    for block in models:
+        assert "gpu=0" in block
+        # Snakemake shows threads only above one: the pretraining takes two, every other job one.
+        assert ("threads: 2" in block) == ("rule pretrain_backbone:" in block) and "threads: 4" not in block
 
 
 @pytest.mark.workflow

@@ -328,9 +328,11 @@ def test_a_cancelled_training_job_resumes_on_the_next_run(slurm_run):
     """
     run = slurm_run / "results/demo/runs/beans-1-softmax/seed1"
     target = str(run.relative_to(slurm_run) / "model.keras")
-    # No retries: the cancelled job stays failed, and the second run picks it up.
+    # No retries: the cancelled job stays failed, and the second run picks it up. A backup after every
+    # epoch (the default spaces them by a minute, longer than this whole job).
+    every_epoch = ["--config", "backup_every_seconds=0"]
     first = subprocess.Popen(
-        [SNAKEMAKE, target, *localhost_cluster_args(), "--retries", "0"],
+        [SNAKEMAKE, target, *localhost_cluster_args(), *every_epoch, "--retries", "0"],
         cwd=slurm_run,
         env={**os.environ, "KERAS_BACKEND": os.environ.get("KERAS_BACKEND", "tensorflow")},
         stdout=subprocess.PIPE,
@@ -360,7 +362,7 @@ def test_a_cancelled_training_job_resumes_on_the_next_run(slurm_run):
     finished = json.loads((run / "backup/training_metadata.json").read_text())["epoch"]
     assert finished >= 1
 
-    second = snakemake(slurm_run, target, *localhost_cluster_args(), timeout=900)
+    second = snakemake(slurm_run, target, *localhost_cluster_args(), *every_epoch, timeout=900)
     resubmitted = [slurm_id for _, slurm_id in submissions(second.stdout + second.stderr)]
     assert len(resubmitted) == 1 and resubmitted[0] != cancelled
     assert slurm_jobs()[resubmitted[0]]["JobState"] == "COMPLETED"
