@@ -260,7 +260,7 @@ def test_every_job_that_is_not_local_ran_as_one_slurm_job(slurm_run, demo_run):
         assert job["JobState"] == "COMPLETED", (rule, wildcards, job["JobState"])
         assert job["WorkDir"] == str(slurm_run)
         assert job["Comment"].startswith(f"rule_{rule}"), job["Comment"]
-        assert job["NumCPUs"] == "1" and job["Partition"] == "debug"
+        assert job["NumCPUs"] == str(THREADS[rule]) and job["Partition"] == "debug"
 
 
 def test_the_final_outputs_are_built(slurm_run, demo_run):

@@ -81,17 +81,23 @@ def test_a_replaced_archive_in_resources_is_fetched_again_before_preprocessing(w
         demo.write_beans_zip(archives[split], split, images_per_class=4, image_size=40, seed=2)
     config = file_sources_config(workflow_dir, archives)
     target = "results/demo/data/beans-32px.stats.json"
-    snakemake(workflow_dir, "--cores", "2", "--configfile", config, target)
+    # The target first: --configfile takes every name that follows it.
+    snakemake(workflow_dir, target, "--cores", "2", "--configfile", config)
 
-    # Someone drops another zip over the test split; the next plan sets it aside and fetches it again.
+    # Someone drops another zip over the test split. The next plan sets it aside: the results made from
+    # the verified file stand, and nothing reads the new one.
     test_zip = workflow_dir / "resources/demo/data/beans/test.zip"
     demo.write_beans_zip(test_zip, "test", images_per_class=5, image_size=40, seed=9)
-    planned = snakemake(workflow_dir, "-n", "--cores", "2", "--configfile", config, target)
+    planned = snakemake(workflow_dir, target, "-n", "--cores", "2", "--configfile", config)
     output = planned.stdout + planned.stderr
     assert f"{test_zip.relative_to(workflow_dir)} does not match sources.beans_test" in output
-    assert "sha256 mismatch: expected" in output
-    assert "rule download:" in output and "path=data/beans/test.zip" in output
-    snakemake(workflow_dir, "--cores", "2", "--configfile", config, target)
+    assert "sha256 mismatch: expected" in output and "Nothing to be done" in output
+    assert test_zip.with_name("test.zip.unverified").exists() and not test_zip.exists()
+
+    # Preprocessing again (its outputs gone) fetches the archive anew before reading it.
+    (workflow_dir / target).unlink()
+    result = snakemake(workflow_dir, target, "--cores", "2", "--configfile", config)
+    assert "localrule download:" in result.stdout + result.stderr
     stats = json.loads((workflow_dir / target).read_text())
     assert stats["sources"]["test"]["sha256"] == sha256(archives["test"])
     assert stats["splits"]["test"]["total"] == 12
@@ -111,10 +117,8 @@ def test_a_wrong_cifar_archive_placed_by_hand_is_never_read(workflow_dir, tmp_pa
     placed = workflow_dir / "resources/demo/data/cifar-10-python.tar.gz"
     placed.parent.mkdir(parents=True)
     demo.write_cifar10_tar(placed, images_per_class=1, seed=1)
-    result = snakemake(
-        workflow_dir, "--cores", "2", "--configfile", "config/wrong.yaml",
-        "results/demo/data/cifar10-32px.npz", check=False,
-    )  # fmt: skip
+    target = "results/demo/data/cifar10-32px.npz"
+    result = snakemake(workflow_dir, target, "--cores", "2", "--configfile", "config/wrong.yaml", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "does not match sources.cifar10" in output and f"expected {'0' * 64}" in output

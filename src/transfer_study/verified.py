@@ -2,8 +2,9 @@
 
 Snakemake plans no download for a file that exists, so a file placed or replaced by hand would be
 read unchecked. When the workflow is planned, each such file is checked against the size and every
-checksum in the config. A file that does not verify is moved aside (kept as `<name>.unverified`), so
-the download rule fetches it again from its url, or fails saying why. Hashing 170 MB on every run would
+checksum in the config. A file that does not verify is moved aside (kept as `<name>.unverified`):
+results already made from the verified file stand, and the next job that needs the file has the
+download rule fetch it again from its url first (or fail saying why). Hashing 170 MB on every run would
 be slow: what was verified is recorded (path, size, modification time, the checksums it matched) in
 `<resources>/.verified.json`, and a file is hashed again only when one of those changes.
 """
