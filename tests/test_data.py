@@ -289,3 +289,66 @@ def test_identical_images_across_splits_are_counted(tmp_path):
     # small_beans draws train and validation from the same nine images; three test images repeat
     # training colours, and the copy makes a fourth.
     assert stats["duplicates_across_splits"] == {"train-validation": 9, "train-test": 4, "validation-test": 3}
+
+
+def _png_16bit_grey(value: int) -> bytes:
+    return _encoded(Image.fromarray(np.full((8, 8), value, dtype=np.uint16)), "PNG")
+
+
+def _float_tiff(value: float) -> bytes:
+    return _encoded(Image.fromarray(np.full((8, 8), value, dtype=np.float32), mode="F"), "TIFF")
+
+
+def _turned_jpeg() -> bytes:
+    """Top half red, bottom half blue as stored; EXIF orientation 3 says a viewer shows it upside down."""
+    pixels = np.zeros((40, 40, 3), dtype=np.uint8)
+    pixels[:20, :, 0] = 255
+    pixels[20:, :, 2] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="JPEG", exif=exif, quality=95)
+    return buffer.getvalue()
+
+
+def _transparent_png() -> bytes:
+    return _encoded(Image.new("RGBA", (8, 8), (0, 0, 0, 0)), "PNG")
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda: _png_16bit_grey(30000), 30000 * 255 / 65535),  # 16-bit grey, not clipped to white
+        (lambda: _png_16bit_grey(65535), 255),
+        (lambda: _float_tiff(0.5), 127.5),  # floats in 0..1, not rounded down to black
+        (_transparent_png, 255),  # transparent over white, as a viewer shows it
+    ],
+    ids=["16-bit grey 30000", "16-bit grey white", "float TIFF 0.5", "transparent PNG"],
+)
+def test_images_are_decoded_as_a_viewer_shows_them(make, expected):
+    from transfer_study.data import decode_image
+
+    image = decode_image(make(), 8)
+    assert image.shape == (8, 8, 3)
+    assert np.abs(image.astype(float) - expected).max() <= 1
+
+
+def test_the_exif_orientation_is_applied():
+    from transfer_study.data import decode_image
+
+    image = decode_image(_turned_jpeg(), 16).astype(int)
+    top, bottom = image[:4].mean(axis=(0, 1)), image[-4:].mean(axis=(0, 1))
+    assert top[2] > 200 and top[0] < 50  # blue on top once turned
+    assert bottom[0] > 200 and bottom[2] < 50
+
+
+def test_an_image_of_too_many_pixels_is_refused_from_its_header(monkeypatch):
+    from transfer_study import data
+
+    encoded = _jpeg((10, 120, 30), size=64)
+    decoded = []
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self) or None)
+    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 63 * 63)
+    with pytest.raises(ValueError, match=r"too large to decode safely \(64 x 64 pixels, more than 3,969\)"):
+        data.decode_image(encoded, 16)
+    assert decoded == []  # refused before any pixel was decoded

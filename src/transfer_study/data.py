@@ -15,15 +15,19 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transfer_study.archives import iter_tar_files, iter_zip_files
 from transfer_study.download import file_digest
 
 SPLITS = ("train", "validation", "test")
 # Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past
-# this is a malformed or malicious archive, refused before anything is read.
-MAX_ARCHIVE_BYTES = 4 * 1024**3
+# this is a malformed or malicious archive, refused before anything is read, so what an archive puts in
+# memory stays below it.
+MAX_ARCHIVE_BYTES = 1024**3
+# A beans photo has 0.25 megapixels; an image with more than this is refused from its header, before
+# Pillow decodes it (Pillow itself only warns up to 179 megapixels).
+MAX_IMAGE_PIXELS = 40_000_000
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +37,21 @@ class DatasetError(ValueError):
 
 
 def decode_image(data: bytes, size: int) -> np.ndarray:
-    """Decode any image Pillow reads (JPEG, PNG, greyscale, RGBA, CMYK...) to RGB uint8 (size, size, 3).
+    """Decode any image Pillow reads to RGB uint8 (size, size, 3), as an image viewer shows it: turned by
+    its EXIF orientation, 16-bit and floating-point pixels scaled to 8 bits, transparency over white.
 
-    Raises ValueError when the bytes are not a complete, decodable image.
+    Raises ValueError when the bytes are not a complete, decodable image, or when the image has more
+    pixels than MAX_IMAGE_PIXELS (checked from the header, before anything is decoded).
     """
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise ValueError(
+                    f"image too large to decode safely ({image.width} x {image.height} pixels, more than "
+                    f"{MAX_IMAGE_PIXELS:,})"
+                )
             image.load()
-            rgb = image.convert("RGB")
+            rgb = _viewer_rgb(ImageOps.exif_transpose(image))
     except Image.DecompressionBombError as error:
         # Pillow refuses images whose pixel count could exhaust memory; skip them like any bad member.
         raise ValueError(f"image too large to decode safely ({error})") from error
@@ -52,6 +63,25 @@ def decode_image(data: bytes, size: int) -> np.ndarray:
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def _viewer_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB the way a viewer renders the image. Pillow's own convert("RGB") clips 16-bit grey to
+    white and floats below 1 to black, and drops transparency to whatever colour the pixels hold."""
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode == "F":
+            # Floating-point images are 0..1 when they fit there, else 0..255.
+            scale = 255.0 if values.size and np.nanmin(values) >= 0 and np.nanmax(values) <= 1 else 1.0
+        else:
+            # 16-bit data (I;16*, or I holding 16-bit values) spans 0..65535.
+            scale = 255.0 / 65535 if image.mode.startswith("I;16") or np.max(values, initial=0) > 255 else 1.0
+        grey = np.clip(np.nan_to_num(values * scale), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(np.stack([grey] * 3, axis=-1), mode="RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+    return image.convert("RGB")
 
 
 def _decode_or_reason(job: tuple[bytes, int]) -> np.ndarray | str:
