@@ -69,6 +69,16 @@ EDITS = {
         "splits: {train: beans_train, validation: beans_validation, test: beans_train}",
         ["datasets.beans.splits: train, test all read source 'beans_train'; every split needs its own"],
     ),
+    "a source path outside resources": (
+        "    path: data/beans/test.zip\n",
+        "    path: ../../elsewhere/test.zip\n",
+        ["sources.beans_test.path: '../../elsewhere/test.zip' leaves the resources folder"],
+    ),
+    "an image too small for the model": (
+        "    class_names: [angular_leaf_spot, bean_rust, healthy]\n    image_size: 32\n",
+        "    class_names: [angular_leaf_spot, bean_rust, healthy]\n    image_size: 24\n",
+        ["experiments.beans-1-softmax.image_size: vgg16 takes images of at least 32 x 32 px"],
+    ),
     "batch larger than the training set": (
         "    epochs: 8\n    batch_size: 16\n",
         "    epochs: 8\n    batch_size: 100\n",

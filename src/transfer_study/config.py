@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import math
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 # Units a `trainable` list may name, per model (see models.trainable_units for their layers).
@@ -18,6 +19,9 @@ TRAINABLE_UNITS = {
     "vgg16": [f"block{i}" for i in range(1, 6)],
     "squeezenet": ["conv1"] + [f"fire{i}" for i in range(2, 10)],
 }
+# The smallest square input each model takes (VGG16's five poolings need 32 px; SqueezeNet's padding
+# adapts to any size the schema allows).
+MIN_IMAGE_SIZE = {"vgg16": 32, "squeezenet": 8}
 DATASET_SPLIT_KEYS = {"beans_zip": ["train", "validation", "test"], "cifar10_tar": ["archive"]}
 
 # Keys that only name or describe an experiment in the report: they never reach the training job, so
@@ -128,6 +132,12 @@ def check_config(config: dict) -> None:
     datasets = config["datasets"]
     paths = {}
     for name, source in sources.items():
+        relative = PurePosixPath(source["path"].replace("\\", "/"))
+        if relative.is_absolute() or ".." in relative.parts or PureWindowsPath(source["path"]).drive:
+            errors.append(
+                f"sources.{name}.path: {source['path']!r} leaves the resources folder; give a path "
+                "relative to it, without '..'"
+            )
         if source["path"] in paths:
             errors.append(
                 f"sources.{name}.path: {source['path']!r} is also the path of "
@@ -171,6 +181,13 @@ def check_config(config: dict) -> None:
             errors.append(
                 f"{where}.weights: source {weights!r} holds "
                 f"{_pretrained_model(sources[weights])} weights, not {experiment['model']}"
+            )
+        size = experiment.get("image_size") or datasets.get(experiment["dataset"], {}).get("image_size")
+        smallest = MIN_IMAGE_SIZE.get(experiment["model"])
+        if size is not None and smallest is not None and size < smallest:
+            errors.append(
+                f"{where}.image_size: {experiment['model']} takes images of at least {smallest} x "
+                f"{smallest} px; this experiment (or its dataset) asks for {size}"
             )
         trainable = experiment["trainable"]
         if isinstance(trainable, list):
