@@ -123,4 +123,5 @@ def test_a_wrong_cifar_archive_placed_by_hand_is_never_read(workflow_dir, tmp_pa
     assert result.returncode != 0
     assert "does not match sources.cifar10" in output and f"expected {'0' * 64}" in output
     assert "rule preprocess" not in output
+    assert output.count("localrule download:") == 1  # a missing file:// path is not tried again
     assert not (workflow_dir / "results/demo/data/cifar10-32px.npz").exists()
