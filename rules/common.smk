@@ -49,15 +49,21 @@ except study_config.ConfigError as error:
     raise config_error([line.strip() for line in str(error).splitlines()[1:]])
 
 
-# Of the config as the user wrote it (defaults filled in), before anything below adds to it.
-CONFIG_DIGEST = study_config.digest(config)
+# Of the config as the user wrote it (defaults filled in), before anything below adds to it, and
+# without the keys that change how the run goes but not its results.
+CONFIG_DIGEST = study_config.digest(study_config.without_run_settings(config))
 
 # The PDF report: built or not, decided here, before any job runs (see transfer_study/pdf.py).
+# Only where the user started the workflow: a cluster job parsing this again on a node without TeX
+# builds no PDF anyway (compile_pdf is a local rule).
 USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
 try:
-    PDF = report_pdf.plan_pdf(
-        config["report"]["pdf"], shutil.which("latexmk"), USES_CONDA
-    )
+    if workflow.exec_mode == ExecMode.DEFAULT:
+        PDF = report_pdf.plan_pdf(
+            config["report"]["pdf"], shutil.which("latexmk"), USES_CONDA
+        )
+    else:
+        PDF = report_pdf.PdfPlan(False, "not planned inside a job")
 except report_pdf.PdfUnavailable as error:
     raise config_error([str(error)])
 

@@ -47,8 +47,11 @@ def test_the_probe_asks_the_backend_in_its_own_process():
 
     device = probe_device(REPO / "src")
     assert device == device_name()
-    assert not is_accelerator(device)  # this machine and CI have no GPU
+    assert is_accelerator(device) == gpu_visible()
     assert is_accelerator("NVIDIA H100 80GB HBM3")
+    # A device the backend could not be asked about is no GPU (require_gpu must not pass on it).
+    assert not is_accelerator("unknown (CUDA driver version is insufficient)")
+    assert probe_device(REPO / "src", timeout=0.01).startswith("unknown (the backend did not answer")
 
 
 def test_without_a_gpu_the_message_gives_the_estimate_and_the_way_out():

@@ -272,6 +272,22 @@ def test_a_test_archive_whose_members_sit_under_train_is_refused(tmp_path):
         preprocess_dataset(BEANS, archives, size=16)
 
 
+def test_a_wrapper_folder_and_macos_metadata_are_read_as_before(tmp_path):
+    archives = small_beans(tmp_path)
+    members = [
+        (f"{label}/{label}_w.jpg", _jpeg((30 * index, 90, 10)))
+        for index, label in enumerate(demo.BEANS_CLASSES)
+    ]
+    with zipfile.ZipFile(tmp_path / "wrapped.zip", "w") as archive:
+        for name, data in members:
+            archive.writestr(f"beans/test/{name}", data)  # the split folder inside a wrapper folder
+            archive.writestr(f"__MACOSX/beans/test/._{name.split('/')[-1]}", b"resource fork")
+    archives["test"] = tmp_path / "wrapped.zip"
+    arrays, stats = preprocess_dataset(BEANS, archives, size=16)
+    assert len(arrays["y_test"]) == 3
+    assert [s["reason"] for s in stats["skipped"] if s["archive"] == "wrapped.zip"] == ["macOS metadata"] * 3
+
+
 def test_identical_images_across_splits_are_counted(tmp_path):
     shared = _jpeg((90, 30, 160))
     archives = small_beans(tmp_path)

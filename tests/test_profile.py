@@ -23,6 +23,7 @@ def test_gpu_jobs_share_the_gpu_token_only_where_there_is_a_gpu(demo_run):
         assert not overlapping, "two jobs holding the GPU token ran at the same time"
     else:  # nothing to share: on two cores, two model jobs run at once
         assert len(overlapping) >= 5, "model jobs waited for each other on a machine without a GPU"
-    cpu = [(start, end) for rule, start, end in intervals if rule not in GPU_RULES | {"all"}]
-    beside = [c for c in cpu for g in gpu if c[0] < g[1] and g[0] < c[1]]
-    assert beside, "no CPU job ran while a GPU job was running"
+    if not gpu_visible():  # without a GPU, the demo's two cores also fit a CPU job beside a model job
+        cpu = [(start, end) for rule, start, end in intervals if rule not in GPU_RULES | {"all"}]
+        beside = [c for c in cpu for g in gpu if c[0] < g[1] and g[0] < c[1]]
+        assert beside, "no CPU job ran while a model job was running"

@@ -299,6 +299,10 @@ def of_slurm_experiments(rule: str, wildcards: str) -> bool:
 
 def test_results_equal_those_of_the_local_run(slurm_run, demo_run):
     """Same code, data, seeds and CPU: the numbers are the local run's (timings aside)."""
+    from transfer_study.accelerator import gpu_visible
+
+    if gpu_visible():
+        pytest.skip("with a GPU visible the local run's model jobs take more threads than THREADS")
     ours, theirs = slurm_run / "results/demo/runs", demo_run / "results/demo/runs"
     runs = sorted(path.relative_to(ours) for path in ours.glob("*/seed*"))
     assert [run.parts[0] for run in runs] == sorted(SLURM_EXPERIMENTS)

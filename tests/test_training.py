@@ -326,3 +326,26 @@ def test_a_truncated_model_file_is_named_as_unreadable_not_missing(tmp_path):
     arrays = tiny_arrays()
     with pytest.raises(UnreadableModel, match=r"model\.keras exists but is not a complete \.keras file"):
         evaluate_model(path, arrays, tmp_path / "history.csv", {"kept_epoch": 1}, batch_size=4)
+
+
+def test_best_weights_written_with_a_backup_come_back_in_a_new_process(tmp_path):
+    """A resumed run whose best epoch came before the backup takes the best weights from the file."""
+    import keras
+
+    from transfer_study.training import ResumableEarlyStopping
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    best = [np.full(w.shape, 0.5, dtype="float32") for w in model.get_weights()]
+    model.set_weights(best)
+    first = ResumableEarlyStopping(5, True, [], tmp_path / "best_weights.npz")
+    first.set_model(model)
+    first.on_epoch_end(0, {"val_loss": 0.7})
+    first.persist()  # what a backup does before it marks the epoch done
+    model.set_weights([w * 0 for w in best])  # later epochs moved on
+
+    resumed = ResumableEarlyStopping(5, True, [{"epoch": 1, "val_loss": 0.7}], tmp_path / "best_weights.npz")
+    assert resumed.best_epoch == 1 and resumed.best_weights is None  # known from the history alone
+    resumed.set_model(model)
+    resumed.restore()
+    for got, want in zip(model.get_weights(), best, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -48,8 +48,9 @@ class NoAccelerator(RuntimeError):
 
 
 def is_accelerator(device: str) -> bool:
-    """runtime.device_name() names the CPU as "CPU (...)" and anything else by its own name."""
-    return not device.startswith("CPU")
+    """runtime.device_name() names the CPU as "CPU (...)", a device it could not ask about as
+    "unknown (...)", and a GPU by its own name; only the last counts."""
+    return not device.startswith(("CPU", "unknown"))
 
 
 def estimated_cpu_hours(runs: list[dict], cores: int | None = None) -> float:
@@ -72,9 +73,12 @@ def probe_device(source: Path, timeout: float = 300) -> str:
         "print(device_name())\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        return f"unknown (the backend did not answer within {timeout:.0f} s)"
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
         return f"unknown (the backend could not be asked: {result.stderr.strip()[-300:]})"

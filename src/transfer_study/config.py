@@ -42,6 +42,18 @@ def digest(value: Any) -> str:
     return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
+# Top-level keys (and report.pdf) that change how a run goes, never what it computes or reports.
+RUN_SETTINGS = ("require_gpu", "backup_every_seconds")
+
+
+def without_run_settings(config: dict) -> dict:
+    """The config without RUN_SETTINGS and report.pdf: what the results and the report depend on."""
+    kept = {key: value for key, value in config.items() if key not in RUN_SETTINGS}
+    if isinstance(kept.get("report"), dict):
+        kept["report"] = {key: value for key, value in kept["report"].items() if key != "pdf"}
+    return kept
+
+
 def source_kind(source: dict) -> str:
     for kind in ("url", "synthetic", "pretrain"):
         if kind in source:

@@ -51,7 +51,9 @@ def decode_image(data: bytes, size: int) -> np.ndarray:
                     f"{MAX_IMAGE_PIXELS:,})"
                 )
             image.load()
-            rgb = _viewer_rgb(ImageOps.exif_transpose(image))
+            rgb = _viewer_rgb(_turned(image))
+    except ValueError:
+        raise
     except Image.DecompressionBombError as error:
         # Pillow refuses images whose pixel count could exhaust memory; skip them like any bad member.
         raise ValueError(f"image too large to decode safely ({error})") from error
@@ -60,9 +62,20 @@ def decode_image(data: bytes, size: int) -> np.ndarray:
         raise ValueError("not a decodable image (unknown format)") from error
     except (OSError, SyntaxError) as error:
         raise ValueError(f"not a decodable image ({error})") from error
+    except Exception as error:  # whatever else a malformed file makes Pillow raise: skipped, not fatal
+        raise ValueError(f"not a decodable image ({type(error).__name__}: {error})") from error
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def _turned(image: Image.Image) -> Image.Image:
+    """The image turned by its EXIF orientation; as stored when that tag cannot be read (malformed EXIF
+    makes Pillow raise all sorts of errors), as a viewer would then show it."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:
+        return image
 
 
 def _viewer_rgb(image: Image.Image) -> Image.Image:
@@ -114,13 +127,16 @@ def read_beans_split(
     members = sorted(iter_zip_files(archive, max_total_bytes=MAX_ARCHIVE_BYTES))
     skipped, kept = [], []
     for name, data in members:
+        parts = PurePosixPath(name).parts
+        if parts[0] == "__MACOSX" or parts[-1].startswith("._"):  # a Mac's resource forks, not images
+            skipped.append({"archive": archive.name, "member": name, "reason": "macOS metadata"})
+            continue
         label = _beans_member_class(name)
-        top = PurePosixPath(name).parts[0]
-        if label is not None and top != split:
+        if label is not None and parts[-3] != split:
             raise DatasetError(
-                f"{archive}: member {name!r} sits under {top}/, but this archive is read as the {split} "
-                f"split, whose members sit under {split}/. Check datasets.*.splits.{split} in the config: "
-                "it may name another split's archive."
+                f"{archive}: member {name!r} sits under {parts[-3]}/, but this archive is read as the "
+                f"{split} split, whose images sit in {split}/<class>/. Check datasets.*.splits.{split} in "
+                "the config: it may name another split's archive."
             )
         if label is None:
             skipped.append({"archive": archive.name, "member": name, "reason": "not in a class folder"})

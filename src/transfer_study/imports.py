@@ -14,19 +14,23 @@ PACKAGE = "transfer_study"
 
 
 def _imported_modules(path: Path) -> set[str]:
-    """Dotted names below the package that the file imports (`from transfer_study.x import y` gives x,
-    and `from transfer_study import x` gives x where x is a module)."""
+    """Dotted names below the package that the file imports: `import transfer_study.x` and
+    `from transfer_study.x import y` give x and x.y, `from transfer_study import x` gives x; names that
+    are no module file (x.y a function, say) are dropped by reached_modules."""
     tree = ast.parse(path.read_text(), filename=str(path))
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith(f"{PACKAGE}."))
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.startswith(f"{PACKAGE}."):
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and _in_package(node.module):
+            if node.module != PACKAGE:
                 found.add(node.module)
-            elif node.module == PACKAGE:
-                found.update(f"{PACKAGE}.{alias.name}" for alias in node.names)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def _in_package(module: str | None) -> bool:
+    return module is not None and (module == PACKAGE or module.startswith(f"{PACKAGE}."))
 
 
 def module_file(package_dir: Path, dotted: str) -> Path | None:
@@ -42,7 +46,7 @@ def reached_modules(scripts: list[Path], package_dir: Path) -> list[Path]:
     """Every package module the scripts import, directly or not, with the package's __init__ files."""
     package_dir = Path(package_dir)
     seen: set[Path] = {package_dir / "__init__.py"}
-    pending = [Path(script) for script in scripts]
+    pending = [Path(script) for script in scripts] + [package_dir / "__init__.py"]
     while pending:
         for dotted in _imported_modules(pending.pop()):
             path = module_file(package_dir, dotted)

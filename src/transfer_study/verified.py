@@ -23,10 +23,14 @@ SET_ASIDE = ".unverified"
 
 
 def _stamp(path: Path, checksums: dict, size) -> dict:
+    # The inode's change time as well as the modification time: a copy that keeps the modification
+    # time (cp -p, rsync -a) or a rename over the file still changes the inode or its ctime.
     status = path.stat()
     return {
         "size": status.st_size,
         "mtime_ns": status.st_mtime_ns,
+        "ctime_ns": status.st_ctime_ns,
+        "inode": status.st_ino,
         "checksums": checksums,
         "config_size": size,
     }
@@ -44,15 +48,19 @@ def verify_present_sources(resources: Path, sources: dict[str, dict], say=print)
     changed, set_aside = False, []
     for name, source in sources.items():
         path = resources / source["path"]
-        if not path.is_file():
-            record.pop(source["path"], None)
+        try:
+            expected = _stamp(path, source["checksums"], source.get("size"))
+        except FileNotFoundError:  # not there (yet), or set aside by another run just now
+            changed |= record.pop(source["path"], None) is not None
             continue
-        expected = _stamp(path, source["checksums"], source.get("size"))
         if record.get(source["path"]) == expected:
             continue
         changed = True
         try:
             verify_file(path, source["checksums"], source.get("size"))
+        except FileNotFoundError:
+            record.pop(source["path"], None)
+            continue
         except ChecksumError as error:
             aside = path.with_name(path.name + SET_ASIDE)
             os.replace(path, aside)
