@@ -279,10 +279,12 @@ def test_every_job_that_is_not_local_ran_as_one_slurm_job(slurm_run, demo_run):
 
 def test_the_final_outputs_are_built(slurm_run, demo_run):
     results = slurm_run / "results/demo"
-    for path in ("summary.csv", "report/report.html", "report/report.pdf"):
+    tex = shutil.which("latexmk") is not None  # the PDF is built only where TeX is
+    for path in ("summary.csv", "report/report.html") + (("report/report.pdf",) if tex else ()):
         assert (results / path).stat().st_size > 0, path
         assert (demo_run / "results/demo" / path).exists(), path
-    assert (results / "report/report.pdf").read_bytes()[:5] == b"%PDF-"
+    if tex:
+        assert (results / "report/report.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def of_slurm_experiments(rule: str, wildcards: str) -> bool:
