@@ -101,6 +101,21 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return result
 
 
+def kill_at_epoch(monkeypatch, epoch: int, error: type[Exception]) -> None:
+    """Make train() raise `error` as epoch `epoch` (0-based) begins, as a killed job stops there;
+    `monkeypatch.undo()` lets the next run go on."""
+    from transfer_study import training
+
+    original = training.HistoryRecorder.on_epoch_begin
+
+    def stop_here(self, current, logs=None):
+        if current == epoch:
+            raise error
+        original(self, current, logs)
+
+    monkeypatch.setattr(training.HistoryRecorder, "on_epoch_begin", stop_here)
+
+
 @pytest.fixture
 def workflow_dir(tmp_path) -> Path:
     return copy_workflow(tmp_path / "workflow")

@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import kill_at_epoch
 from test_training import tiny_arrays
 
 from transfer_study.caching import plan_frozen_cache
@@ -95,19 +96,10 @@ class Kill(Exception):
 
 
 def test_cached_run_killed_mid_way_resumes_on_the_cache(tmp_path, monkeypatch):
-    from transfer_study import training
-
     experiment = {**STAGE_2, "epochs": 3, "early_stopping": {"patience": 3}}
     whole = run(tmp_path, "whole", experiment)
 
-    original = training.HistoryRecorder.on_epoch_begin
-
-    def kill_at_epoch_3(self, epoch, logs=None):
-        if epoch == 2:
-            raise Kill
-        original(self, epoch, logs)
-
-    monkeypatch.setattr(training.HistoryRecorder, "on_epoch_begin", kill_at_epoch_3)
+    kill_at_epoch(monkeypatch, 2, Kill)
     with pytest.raises(Kill):
         run(tmp_path, "killed", experiment)
     monkeypatch.undo()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import kill_at_epoch
 
 from transfer_study.evaluation import confusion_matrix, evaluate_predictions, per_class_scores
 from transfer_study.training import read_history, resume_point, train
@@ -274,18 +275,12 @@ def test_spaced_backups_resume_to_the_same_weights_with_early_stopping(tmp_path,
 
     reference, reference_rows, reference_summary = run_spaced("whole")
 
-    original = training.HistoryRecorder.on_epoch_begin
-
-    def kill_in_epoch_four(self, epoch, logs=None):
-        if epoch == 3:
-            raise StopAfter
-        original(self, epoch, logs)
-
-    monkeypatch.setattr(training.HistoryRecorder, "on_epoch_begin", kill_in_epoch_four)
+    kill_at_epoch(monkeypatch, 3, StopAfter)  # in epoch four
     with pytest.raises(StopAfter):
         run_spaced("killed")
     assert resume_point(tmp_path / "killed")[0] == 2  # epoch 3 finished but was not backed up
-    monkeypatch.setattr(training.HistoryRecorder, "on_epoch_begin", original)
+    monkeypatch.undo()
+    monkeypatch.setattr(training.PeriodicBackup, "clock", staticmethod(lambda: next(clock)))
 
     resumed, rows, summary = run_spaced("killed")
     assert summary["resumed_after_epoch"] == 2
