@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 sys.path.insert(0, str(REPO / "src"))
 
-from transfer_study.runtime import prepare_environment  # noqa: E402
+from transfer_study.training.runtime import prepare_environment  # noqa: E402
 
 prepare_environment()
 
@@ -77,7 +77,7 @@ def machine(with_keras: bool = True) -> dict:
     if with_keras:
         import keras
 
-        from transfer_study.runtime import device_name, library_versions
+        from transfer_study.training.runtime import device_name, library_versions
 
         info.update(backend=keras.backend.backend(), device=device_name(), versions=library_versions())
     else:

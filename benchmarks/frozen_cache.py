@@ -2,7 +2,7 @@
 without it (cache_frozen: false), same data, same process, alternating; and, on a GPU, float32 against
 the mixed-precision policies.
 
-Each run is transfer_study.training.train() as the workflow calls it (SqueezeNet v1.1 at 32x32 px,
+Each run is transfer_study.training.loop.train() as the workflow calls it (SqueezeNet v1.1 at 32x32 px,
 dropout 0.5, batch 32, no augmentation), on synthetic CIFAR-sized images; the pretrained weights do not
 change the cost, so the base starts from random weights. Whole epochs are timed, the first two (tracing,
 compiling, warming up) left out; the time to compute the cache is reported on its own.
@@ -28,8 +28,8 @@ WARM_UP_EPOCHS = 2
 
 
 def one_run(experiment: dict, arrays: dict) -> dict:
-    from transfer_study.runtime import make_deterministic
-    from transfer_study.training import train
+    from transfer_study.training.loop import train
+    from transfer_study.training.runtime import make_deterministic
 
     make_deterministic(0)
     clock = EpochClock()
@@ -48,7 +48,7 @@ def one_run(experiment: dict, arrays: dict) -> dict:
 
 
 def main(quick: bool, precision: bool) -> None:
-    from transfer_study.runtime import device_name
+    from transfer_study.training.runtime import device_name
 
     train_images, epochs, repeats = (2048, 4, 1) if quick else (4096, 5, 2)
     arrays = synthetic_cifar(train_images, train_images // 4)

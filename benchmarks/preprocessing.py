@@ -1,6 +1,7 @@
 """(b) Preprocessing throughput: beans-sized JPEGs (500x500) decoded and resized to 224x224 px, in
-images per second, with the project's own functions (transfer_study.data): `decode_many` on one process
-and on every core, and `read_beans_split` on a zip archive (reading, checking and decoding members).
+images per second, with the project's own functions (transfer_study.data.datasets): `decode_many`
+on one process and on every core, and `read_beans_split` on a zip archive (reading, checking and
+decoding members).
 
 The JPEGs are synthetic (smooth colour fields with leaf-like noise, quality 90, about the size of the
 real files); decoding cost depends on the pixel count and the quality much more than on the content.
@@ -22,7 +23,7 @@ import numpy as np
 from common import machine, markdown_table, median, write_results
 from PIL import Image
 
-from transfer_study.data import decode_many, read_beans_split
+from transfer_study.data.datasets import decode_many, read_beans_split
 
 CLASSES = ["angular_leaf_spot", "bean_rust", "healthy"]
 

@@ -1,7 +1,7 @@
 """(e) The study at its real size: seconds per epoch, images per second and peak memory of every
 experiment in config/config.yaml, and the training time of the whole study that follows from them.
 
-Each experiment trains through transfer_study.training.train(), as the workflow's training job does,
+Each experiment trains through transfer_study.training.loop.train(), as the workflow's training job does,
 in a process of its own (so the peak memory is that experiment's alone), on arrays of the real shapes
 with random pixels: speed does not depend on what the images show. Beans: 1034 training and 133
 validation images of 224x224; CIFAR-10: 40000 and 10000 of 32x32. Weights start random, which costs
@@ -95,8 +95,8 @@ def device_peak_bytes() -> int | None:
 
 def measure(name: str, fraction: float, epochs: int, precision: str | None) -> dict:
     """Train one experiment for `epochs` epochs on `fraction` of its images; the timings and memory."""
-    from transfer_study.runtime import make_deterministic
-    from transfer_study.training import train
+    from transfer_study.training.loop import train
+    from transfer_study.training.runtime import make_deterministic
 
     config = load_study()
     spec = study_spec(name)

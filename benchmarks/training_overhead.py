@@ -1,4 +1,4 @@
-"""(a) Overhead of our training loop: seconds per epoch of transfer_study.training.train() against a bare
+"""(a) Overhead of our training loop: seconds per epoch of transfer_study.training.loop.train() against a bare
 `model.fit` of the same model on the same arrays, in the same process.
 
 train() adds the deterministic batch order (a PyDataset), the per-epoch reseeding, the history file and
@@ -38,9 +38,9 @@ def stage_3() -> dict:
 
 
 def bare_fit(experiment: dict, arrays: dict) -> list[float]:
-    from transfer_study.models import build_model
-    from transfer_study.runtime import make_deterministic
-    from transfer_study.training import compile_model, one_hot
+    from transfer_study.models.build import build_model
+    from transfer_study.training.loop import compile_model, one_hot
+    from transfer_study.training.runtime import make_deterministic
 
     make_deterministic(0)
     model = build_model(experiment, experiment["num_classes"])
@@ -60,8 +60,8 @@ def bare_fit(experiment: dict, arrays: dict) -> list[float]:
 
 
 def our_train(experiment: dict, arrays: dict) -> list[float]:
-    from transfer_study.runtime import make_deterministic
-    from transfer_study.training import train
+    from transfer_study.training.loop import train
+    from transfer_study.training.runtime import make_deterministic
 
     make_deterministic(0)
     clock = EpochClock()
@@ -77,8 +77,8 @@ def backup_seconds(experiment: dict, repeats: int = 5) -> float:
     """What BackupAndRestore adds to every epoch: saving the weights and the optimizer state."""
     import time
 
-    from transfer_study.models import build_model
-    from transfer_study.training import compile_model
+    from transfer_study.models.build import build_model
+    from transfer_study.training.loop import compile_model
 
     model = build_model(experiment, experiment["num_classes"])
     compile_model(model, experiment)
@@ -104,7 +104,7 @@ def input_pipeline_seconds_per_step(steps: int = 256, epochs: int = 4) -> dict:
     import keras
     import numpy as np
 
-    from transfer_study.training import ShuffledBatches
+    from transfer_study.training.loop import ShuffledBatches
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps * 32, 512)).astype("float32")

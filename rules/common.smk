@@ -15,17 +15,17 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from transfer_study import config as study_config  # noqa: E402
 from transfer_study.failures import known_failure  # noqa: E402
 from transfer_study.imports import reached_modules  # noqa: E402
-from transfer_study.runtime import JOB_ENVIRONMENT  # noqa: E402
-from transfer_study.verified import verify_present_sources  # noqa: E402
+from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
+from transfer_study.data.verified import verify_present_sources  # noqa: E402
 
 for (
     _name,
     _value,
 ) in JOB_ENVIRONMENT.items():  # inherited by every job this Snakemake starts
     os.environ.setdefault(_name, _value)
-from transfer_study import accelerator  # noqa: E402
+from transfer_study.training import accelerator  # noqa: E402
 from transfer_study import console  # noqa: E402
-from transfer_study import pdf as report_pdf  # noqa: E402
+from transfer_study.report import pdf as report_pdf  # noqa: E402
 
 
 def config_error(lines):
@@ -53,7 +53,7 @@ except study_config.ConfigError as error:
 # without the keys that change how the run goes but not its results.
 CONFIG_DIGEST = study_config.digest(study_config.without_run_settings(config))
 
-# The PDF report: built or not, decided here, before any job runs (see transfer_study/pdf.py).
+# The PDF report: built or not, decided here, before any job runs (see transfer_study/report/pdf.py).
 # Only where the user started the workflow: a cluster job parsing this again on a node without TeX
 # builds no PDF anyway (compile_pdf is a local rule).
 USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method

@@ -30,7 +30,7 @@ def start(snakemake) -> logging.Logger:
         force=True,
     )
     import transfer_study
-    from transfer_study.runtime import prepare_environment, seconds_since_process_start
+    from transfer_study.training.runtime import prepare_environment, seconds_since_process_start
 
     prepare_environment(snakemake.threads)
     log = logging.getLogger(f"transfer_study.{snakemake.rule}")

@@ -3,7 +3,7 @@ import json
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.evaluation import summary_table
+from transfer_study.training.evaluation import summary_table
 
 spec = json.loads(snakemake.params.experiments)
 table = summary_table(spec["experiments"], snakemake.input.metrics)

@@ -1,7 +1,7 @@
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.download import fetch, log_progress
+from transfer_study.data.download import fetch, log_progress
 
 source = snakemake.params.source
 fetch(

@@ -5,8 +5,8 @@ from _workflow import start
 
 log = start(snakemake)
 started = time.perf_counter()
-from transfer_study.arrays import load_arrays
-from transfer_study.evaluation import evaluate_model
+from transfer_study.data.arrays import load_arrays
+from transfer_study.training.evaluation import evaluate_model
 
 imported = time.perf_counter()
 with open(snakemake.input.summary) as handle:

@@ -3,8 +3,8 @@ import json
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.plots import plot_curves
-from transfer_study.report import load_strings
+from transfer_study.report.context import load_strings
+from transfer_study.report.plots import plot_curves
 
 labels = dict(json.loads(snakemake.params.labels))  # config order
 groups = {

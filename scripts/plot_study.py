@@ -4,8 +4,8 @@ import yaml
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.plots import plot_study_figures
-from transfer_study.report import load_json_files, load_strings
+from transfer_study.report.context import load_json_files, load_strings
+from transfer_study.report.plots import plot_study_figures
 
 labels = dict(json.loads(snakemake.params.labels))  # config order
 with open(snakemake.input.reported) as handle:

@@ -4,7 +4,7 @@ from pathlib import Path
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.report import load_strings, render
+from transfer_study.report.context import load_strings, render
 
 template = Path(snakemake.input.template)
 latex = template.name.endswith(".tex.j2")

@@ -5,7 +5,7 @@ import yaml
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.report import build_context, load_json_files, load_strings, read_benchmark_seconds
+from transfer_study.report.context import build_context, load_json_files, load_strings, read_benchmark_seconds
 
 spec = json.loads(snakemake.params.spec)
 benchmarks = {

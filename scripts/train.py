@@ -5,12 +5,12 @@ from _workflow import start
 
 log = start(snakemake)
 started = time.perf_counter()
-from transfer_study.accelerator import require_accelerator
-from transfer_study.arrays import load_arrays
+from transfer_study.data.arrays import load_arrays
 from transfer_study.failures import failure_line, raise_if_injected
-from transfer_study.history import write_history
-from transfer_study.runtime import device_name, library_versions, make_deterministic
-from transfer_study.training import finish, save_model_atomically, train
+from transfer_study.training.accelerator import require_accelerator
+from transfer_study.training.history import write_history
+from transfer_study.training.loop import finish, save_model_atomically, train
+from transfer_study.training.runtime import device_name, library_versions, make_deterministic
 
 imported = time.perf_counter()
 if snakemake.config["require_gpu"]:  # before the try: a node without a GPU is no failed experiment

@@ -104,7 +104,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
 def kill_at_epoch(monkeypatch, epoch: int, error: type[Exception]) -> None:
     """Make train() raise `error` as epoch `epoch` (0-based) begins, as a killed job stops there;
     `monkeypatch.undo()` lets the next run go on."""
-    from transfer_study import training
+    from transfer_study.training import loop as training
 
     original = training.HistoryRecorder.on_epoch_begin
 

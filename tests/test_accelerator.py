@@ -5,7 +5,7 @@ import re
 import pytest
 from conftest import snakemake
 
-from transfer_study.accelerator import (
+from transfer_study.training.accelerator import (
     NoAccelerator,
     estimated_cpu_hours,
     gpu_visible,
@@ -14,7 +14,7 @@ from transfer_study.accelerator import (
     probe_device,
     require_accelerator,
 )
-from transfer_study.runtime import device_name
+from transfer_study.training.runtime import device_name
 
 
 def test_a_gpu_is_seen_from_its_device_files(tmp_path):

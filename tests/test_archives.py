@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from transfer_study.archives import (
+from transfer_study.data.archives import (
     UnsafeArchiveError,
     extract_archive,
     iter_tar_files,
@@ -215,7 +215,7 @@ def _tar_named_zip(path):
     ids=["zero bytes", "truncated", "a tar named .zip", "encrypted member"],
 )  # fmt: skip
 def test_an_unreadable_zip_is_an_error_naming_the_archive_and_what_to_do(tmp_path, write, says):
-    from transfer_study.archives import UnreadableArchiveError
+    from transfer_study.data.archives import UnreadableArchiveError
 
     path = tmp_path / "test.zip"
     write(path)
@@ -226,7 +226,7 @@ def test_an_unreadable_zip_is_an_error_naming_the_archive_and_what_to_do(tmp_pat
 
 
 def test_an_unreadable_tar_is_an_error_naming_the_archive(tmp_path):
-    from transfer_study.archives import UnreadableArchiveError
+    from transfer_study.data.archives import UnreadableArchiveError
 
     path = tmp_path / "cifar-10-python.tar.gz"
     make_tar(path, list(GOOD_FILES.items()))

@@ -9,9 +9,9 @@ import pytest
 from conftest import kill_at_epoch
 from test_training import tiny_arrays
 
-from transfer_study.caching import plan_frozen_cache
-from transfer_study.models import build_model
-from transfer_study.training import (
+from transfer_study.models.build import build_model
+from transfer_study.training.caching import plan_frozen_cache
+from transfer_study.training.loop import (
     TRAINED_MODEL,
     _claim_backup,
     compile_model,
@@ -157,7 +157,7 @@ def test_frozen_vgg_without_augmentation_is_cached_up_to_the_head_dropout():
 
 
 def test_a_cache_too_large_for_memory_is_not_used(monkeypatch):
-    from transfer_study import caching
+    from transfer_study.training import caching
 
     monkeypatch.setattr(caching, "MAX_CACHE_BYTES", 1000)
     plan = plan_frozen_cache(build_model(STAGE_1, 3), images=100)

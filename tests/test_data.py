@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transfer_study import demo
-from transfer_study.arrays import load_arrays, save_arrays
-from transfer_study.data import DatasetError, preprocess_dataset, stratified_split
+from transfer_study.data import synthetic as demo
+from transfer_study.data.arrays import load_arrays, save_arrays
+from transfer_study.data.datasets import DatasetError, preprocess_dataset, stratified_split
 
 BEANS = {"format": "beans_zip", "class_names": demo.BEANS_CLASSES}
 CIFAR = {
@@ -140,14 +140,14 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
     ],
 )
 def test_unusual_but_valid_images_become_rgb_of_the_asked_size(name, make):
-    from transfer_study.data import decode_image
+    from transfer_study.data.datasets import decode_image
 
     image = decode_image(make(), 16)
     assert image.shape == (16, 16, 3) and image.dtype == np.uint8
 
 
 def test_truncated_and_oversized_images_are_refused_with_a_reason(monkeypatch):
-    from transfer_study.data import decode_image
+    from transfer_study.data.datasets import decode_image
 
     whole = _jpeg((10, 120, 30), size=64)
     with pytest.raises(ValueError, match="not a decodable image"):
@@ -342,7 +342,7 @@ def _transparent_png() -> bytes:
     ids=["16-bit grey 30000", "16-bit grey white", "float TIFF 0.5", "transparent PNG"],
 )
 def test_images_are_decoded_as_a_viewer_shows_them(make, expected):
-    from transfer_study.data import decode_image
+    from transfer_study.data.datasets import decode_image
 
     image = decode_image(make(), 8)
     assert image.shape == (8, 8, 3)
@@ -350,7 +350,7 @@ def test_images_are_decoded_as_a_viewer_shows_them(make, expected):
 
 
 def test_the_exif_orientation_is_applied():
-    from transfer_study.data import decode_image
+    from transfer_study.data.datasets import decode_image
 
     image = decode_image(_turned_jpeg(), 16).astype(int)
     top, bottom = image[:4].mean(axis=(0, 1)), image[-4:].mean(axis=(0, 1))
@@ -359,7 +359,7 @@ def test_the_exif_orientation_is_applied():
 
 
 def test_an_image_of_too_many_pixels_is_refused_from_its_header(monkeypatch):
-    from transfer_study import data
+    from transfer_study.data import datasets as data
 
     encoded = _jpeg((10, 120, 30), size=64)
     decoded = []

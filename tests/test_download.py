@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from transfer_study import download
-from transfer_study.download import ChecksumError, DownloadError, fetch, log_progress, verify_file
+from transfer_study.data import download
+from transfer_study.data.download import ChecksumError, DownloadError, fetch, log_progress, verify_file
 
 BODY = bytes(range(256)) * 1200  # 300 KiB, several chunks once CHUNK_BYTES is made small
 SHA256 = hashlib.sha256(BODY).hexdigest()

@@ -6,14 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from transfer_study.models import (
+from transfer_study.models.build import (
     VGGPreprocess,
     apply_trainable_plan,
     build_model,
     squeezenet_v1_1,
     trainable_units,
 )
-from transfer_study.weights import save_keras2_notop_h5
+from transfer_study.models.weights import save_keras2_notop_h5
 
 REAL_SQUEEZENET = (
     Path(__file__).resolve().parents[2]
@@ -223,7 +223,7 @@ def test_saved_model_reloads_in_safe_mode(tmp_path, model_name, augmentation, au
 
 def test_a_model_file_holding_python_code_is_refused(tmp_path):
     """Models load in safe mode: a Lambda layer (arbitrary Python) in a .keras file is not run."""
-    from transfer_study.evaluation import evaluate_model
+    from transfer_study.training.evaluation import evaluate_model
 
     inputs = keras.Input((4,))
     outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Lambda(lambda x: x * 2)(inputs))
@@ -236,7 +236,7 @@ def test_a_model_file_holding_python_code_is_refused(tmp_path):
 
 @pytest.mark.parametrize("model_name", ["vgg16", "squeezenet"])
 def test_demo_pretraining_starts_every_convolution_at_unit_spread(model_name):
-    from transfer_study.pretrain import scale_to_unit_variance
+    from transfer_study.models.pretrain import scale_to_unit_variance
 
     experiment = {"model": model_name, "image_size": 32, "trainable": "all", "head": {}, "augmentation": None}
     model = build_model(experiment, num_classes=10)

@@ -7,7 +7,7 @@ import pytest
 from conftest import snakemake
 from test_rebuild import planned, rules_of
 
-from transfer_study.pdf import PdfUnavailable, plan_pdf, skipped_message
+from transfer_study.report.pdf import PdfUnavailable, plan_pdf, skipped_message
 
 
 def test_auto_builds_where_latexmk_is_and_skips_where_it_is_not():

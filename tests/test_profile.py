@@ -4,7 +4,7 @@ run beside them; where none is, model jobs take no token and run side by side.""
 import pytest
 from workflow_copy import job_intervals
 
-from transfer_study.accelerator import gpu_visible
+from transfer_study.training.accelerator import gpu_visible
 
 pytestmark = pytest.mark.workflow
 

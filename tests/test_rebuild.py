@@ -100,7 +100,7 @@ def test_a_dataset_change_reruns_that_dataset_chain_only(finished):
 
 
 def test_model_code_edit_retrains_everything_and_a_touch_retrains_nothing(finished):
-    models = finished / "src/transfer_study/models.py"
+    models = finished / "src/transfer_study/models/build.py"
     models.touch()
     assert rules_of(planned(finished), "train") == set()
     models.write_text(models.read_text() + "\n# an edit\n")
@@ -110,7 +110,7 @@ def test_model_code_edit_retrains_everything_and_a_touch_retrains_nothing(finish
 
 
 def test_evaluation_code_edit_does_not_retrain(finished):
-    evaluation = finished / "src/transfer_study/evaluation.py"
+    evaluation = finished / "src/transfer_study/training/evaluation.py"
     evaluation.write_text(evaluation.read_text() + "\n# an edit\n")
     jobs = planned(finished)
     assert rules_of(jobs, "train") == set()
@@ -130,7 +130,7 @@ def test_report_wording_edit_redraws_and_rerenders_without_retraining(finished):
 
 
 def test_plotting_code_edit_redraws_without_retraining(finished):
-    plots = finished / "src/transfer_study/plots.py"
+    plots = finished / "src/transfer_study/report/plots.py"
     plots.write_text(plots.read_text() + "\n# an edit\n")
     jobs = planned(finished)
     assert len(rules_of(jobs, "plot_curves")) == 6 and len(rules_of(jobs, "plot_study")) == 2
@@ -140,7 +140,7 @@ def test_plotting_code_edit_redraws_without_retraining(finished):
 
 def test_a_module_reached_only_through_another_reruns_the_jobs_whose_code_reaches_it(finished):
     """caching.py is named by no script: training.py imports it, and the pretraining reaches training."""
-    caching = finished / "src/transfer_study/caching.py"
+    caching = finished / "src/transfer_study/training/caching.py"
     caching.write_text(caching.read_text() + "\n# an edit\n")
     jobs = planned(finished)
     assert len(rules_of(jobs, "train")) == 9

@@ -21,9 +21,8 @@ import numpy as np
 import pytest
 import yaml
 
-from transfer_study import plots
-from transfer_study.history import write_history
-from transfer_study.report import (
+from transfer_study.report import plots
+from transfer_study.report.context import (
     COLUMNS,
     build_context,
     load_strings,
@@ -31,6 +30,7 @@ from transfer_study.report import (
     render,
     run_row,
 )
+from transfer_study.training.history import write_history
 
 REPO = Path(__file__).resolve().parents[1]
 STRINGS = REPO / "report/strings.yaml"

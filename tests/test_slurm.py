@@ -301,7 +301,7 @@ def of_slurm_experiments(rule: str, wildcards: str) -> bool:
 
 def test_results_equal_those_of_the_local_run(slurm_run, demo_run):
     """Same code, data, seeds and CPU: the numbers are the local run's (timings aside)."""
-    from transfer_study.accelerator import gpu_visible
+    from transfer_study.training.accelerator import gpu_visible
 
     if gpu_visible():
         pytest.skip("with a GPU visible the local run's model jobs take more threads than THREADS")

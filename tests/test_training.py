@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import kill_at_epoch
 
-from transfer_study.evaluation import confusion_matrix, evaluate_predictions, per_class_scores
-from transfer_study.training import read_history, resume_point, train
+from transfer_study.training.evaluation import confusion_matrix, evaluate_predictions, per_class_scores
+from transfer_study.training.loop import read_history, resume_point, train
 
 EXPERIMENT = {
     "model": "squeezenet",
@@ -63,7 +63,7 @@ def test_same_seed_same_history_and_weights(tmp_path):
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
     import keras
 
-    from transfer_study import training
+    from transfer_study.training import loop as training
 
     reference, reference_rows, _ = run(tmp_path, "whole")
 
@@ -130,8 +130,8 @@ def test_confusion_matrix_and_scores_by_hand():
 
 TORCH_SMOKE = """
 import numpy as np, keras, sys
-from transfer_study.models import build_model
-from transfer_study.training import compile_model
+from transfer_study.models.build import build_model
+from transfer_study.training.loop import compile_model
 assert keras.backend.backend() == "torch"
 experiment = {"model": "squeezenet", "image_size": 32, "trainable": ["fire8", "fire9"],
               "head": {"activation": "softmax"}, "augmentation": {"horizontal_flip": True}}
@@ -159,7 +159,7 @@ def test_torch_backend_builds_trains_saves_and_reloads(tmp_path):
 
 
 def test_history_file_round_trip(tmp_path):
-    from transfer_study.training import write_history
+    from transfer_study.training.loop import write_history
 
     rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7,
              "seconds": 1.5}]  # fmt: skip
@@ -173,8 +173,8 @@ import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[3])
 from test_training import EXPERIMENT, tiny_arrays
-from transfer_study.runtime import make_deterministic
-from transfer_study.training import train
+from transfer_study.training.runtime import make_deterministic
+from transfer_study.training.loop import train
 make_deterministic(0)
 experiment = {**EXPERIMENT, "epochs": int(sys.argv[2])}
 model, rows, summary = train(experiment, 0, tiny_arrays(), None, sys.argv[1], log=print)
@@ -260,7 +260,7 @@ def test_spaced_backups_resume_to_the_same_weights_with_early_stopping(tmp_path,
     """A backup every other epoch (by a clock that ticks one second per epoch): killed in epoch 4,
     the run resumes after epoch 2, replays epoch 3 and ends as an uninterrupted run does, best
     weights included."""
-    from transfer_study import training
+    from transfer_study.training import loop as training
 
     experiment = {**EXPERIMENT, "epochs": 6, "early_stopping": {"patience": 10}}
     clock = iter(range(1000))
@@ -293,8 +293,8 @@ def test_spaced_backups_resume_to_the_same_weights_with_early_stopping(tmp_path,
 def test_the_saved_model_holds_weights_but_no_optimizer_state(tmp_path):
     import keras
 
-    from transfer_study.evaluation import load_trained_model
-    from transfer_study.training import save_model_atomically
+    from transfer_study.training.evaluation import load_trained_model
+    from transfer_study.training.loop import save_model_atomically
 
     model, _, _ = run(tmp_path, "saved")
     with_optimizer = tmp_path / "with.keras"
@@ -311,8 +311,8 @@ def test_the_saved_model_holds_weights_but_no_optimizer_state(tmp_path):
 
 
 def test_a_truncated_model_file_is_named_as_unreadable_not_missing(tmp_path):
-    from transfer_study.evaluation import UnreadableModel, evaluate_model
-    from transfer_study.training import save_model_atomically
+    from transfer_study.training.evaluation import UnreadableModel, evaluate_model
+    from transfer_study.training.loop import save_model_atomically
 
     model, _, _ = run(tmp_path, "cut")
     path = tmp_path / "model.keras"
@@ -327,7 +327,7 @@ def test_best_weights_written_with_a_backup_come_back_in_a_new_process(tmp_path)
     """A resumed run whose best epoch came before the backup takes the best weights from the file."""
     import keras
 
-    from transfer_study.training import ResumableEarlyStopping
+    from transfer_study.training.loop import ResumableEarlyStopping
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     best = [np.full(w.shape, 0.5, dtype="float32") for w in model.get_weights()]

@@ -8,8 +8,9 @@ import pytest
 import yaml
 from conftest import snakemake
 
-from transfer_study import demo, verified
-from transfer_study.verified import verify_present_sources
+from transfer_study.data import synthetic as demo
+from transfer_study.data import verified
+from transfer_study.data.verified import verify_present_sources
 
 
 def sha256(path) -> str:

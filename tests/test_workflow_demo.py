@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from transfer_study.arrays import load_arrays
+from transfer_study.data.arrays import load_arrays
 
 pytestmark = pytest.mark.workflow
 

@@ -15,7 +15,7 @@ import random
 import keras
 from keras import layers, ops
 
-from transfer_study.weights import load_squeezenet_keras2_h5
+from transfer_study.models.weights import load_squeezenet_keras2_h5
 
 VALID_MODELS = ("vgg16", "squeezenet")
 

@@ -68,7 +68,7 @@ def estimated_cpu_hours(runs: list[dict], cores: int | None = None) -> float:
 def probe_device(source: Path, timeout: float = 300) -> str:
     """The device Keras's backend would train on, asked in a fresh process (it imports the backend)."""
     code = (
-        "from transfer_study.runtime import prepare_environment, device_name\n"
+        "from transfer_study.training.runtime import prepare_environment, device_name\n"
         "prepare_environment()\n"
         "print(device_name())\n"
     )

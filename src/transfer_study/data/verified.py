@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from transfer_study.download import ChecksumError, verify_file
+from transfer_study.data.download import ChecksumError, verify_file
 from transfer_study.files import write_atomically
 
 RECORD = ".verified.json"

@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from transfer_study.archives import iter_tar_files, iter_zip_files
-from transfer_study.download import file_digest
+from transfer_study.data.archives import iter_tar_files, iter_zip_files
+from transfer_study.data.download import file_digest
 
 SPLITS = ("train", "validation", "test")
 # Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past

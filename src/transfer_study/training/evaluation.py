@@ -68,7 +68,7 @@ def load_trained_model(model_path):
     """The model a training job saved, uncompiled; a file that cannot be read says so and what to do."""
     import keras
 
-    from transfer_study import models  # noqa: F401 - registers the custom layers before loading
+    from transfer_study.models import build as models  # noqa: F401 - registers the custom layers before loading
 
     # Keras answers "File not found" for a .keras file that is there but is no complete zip archive.
     if Path(model_path).exists() and not zipfile.is_zipfile(model_path):
@@ -84,7 +84,7 @@ def evaluate_model(model_path, arrays: dict, history_path, summary: dict, batch_
     """Everything metrics.json holds for one trained model."""
     import keras
 
-    from transfer_study.history import read_history
+    from transfer_study.training.history import read_history
 
     model = load_trained_model(model_path)
     class_names = arrays["class_names"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_study.data import decode_resized
-from transfer_study.demo import cifar10_arrays
+from transfer_study.data.datasets import decode_resized
+from transfer_study.data.synthetic import cifar10_arrays
 from transfer_study.files import write_atomically
 
 # The layer of models.build_model that feeds each base (no augmentation while pretraining).
@@ -52,9 +52,9 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     """Train model + temporary head on the source task; save the base in the published layout."""
     import keras
 
-    from transfer_study.models import build_model
-    from transfer_study.training import compile_model, one_hot
-    from transfer_study.weights import save_keras2_notop_h5, save_squeezenet_keras2_h5
+    from transfer_study.models.build import build_model
+    from transfer_study.models.weights import save_keras2_notop_h5, save_squeezenet_keras2_h5
+    from transfer_study.training.loop import compile_model, one_hot
 
     keras.utils.set_random_seed(spec["seed"])
     experiment = {

@@ -25,10 +25,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from transfer_study.caching import CachePlan, plan_frozen_cache
 from transfer_study.files import write_atomically
-from transfer_study.history import HISTORY_COLUMNS, read_history, write_history
-from transfer_study.models import build_model
+from transfer_study.models.build import build_model
+from transfer_study.training.caching import CachePlan, plan_frozen_cache
+from transfer_study.training.history import HISTORY_COLUMNS, read_history, write_history
 
 PARTIAL_HISTORY = "history.partial.csv"
 # The model's weights alone (no optimizer state), as NumPy arrays in an .npz read without pickle.

@@ -1,0 +1,1 @@
+"""Data: downloads and their verification, archive readers, preprocessing, synthetic demo data."""

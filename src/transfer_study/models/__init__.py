@@ -1,0 +1,1 @@
+"""Models: backbones, their weight files and the demo's pretrained stand-ins."""
