@@ -26,6 +26,7 @@ for (
 from transfer_study.training import accelerator  # noqa: E402
 from transfer_study import console  # noqa: E402
 from transfer_study.report import pdf as report_pdf  # noqa: E402
+from transfer_study.report import claims as report_claims  # noqa: E402
 
 
 def config_error(lines):
@@ -324,6 +325,18 @@ REPORT = f"{RESULTS}/report"
 FIGURES = f"{REPORT}/figures"
 TEMPLATES = "report/templates"
 STRINGS = "report/strings.yaml"
+CLAIMS = "config/claims.yaml"
+
+# The write-ups' claims name experiments by their keys: one renamed in the config leaves its claims
+# unchecked, which the report says and this line warns about before any job runs.
+try:
+    _claims_warning = report_claims.planning_warning(
+        report_claims.load_claims(CLAIMS), EXPERIMENTS, CLAIMS
+    )
+except report_claims.ClaimsError as error:
+    raise config_error([line.strip() for line in str(error).splitlines()[1:]])
+if _claims_warning:
+    say(_claims_warning)
 
 
 def study_experiments(study):
@@ -408,6 +421,11 @@ def report_spec(wildcards):
         {
             "experiments": {name: experiment(name) for name in EXPERIMENTS},
             "order": list(EXPERIMENTS),
+            # The data set formats name the data in the method's sentences.
+            "datasets": {
+                name: {"format": config["datasets"][name]["format"]}
+                for name in sorted({experiment(n)["dataset"] for n in EXPERIMENTS})
+            },
             "failed_runs": [list(run) for run in FAILED_RUNS],
             "seeds": SEEDS,
             "demo": config["demo"],

@@ -78,6 +78,7 @@ rule report_context:
         stats=dataset_stats(),
         benchmarks=training_benchmarks(),
         reported="config/reported.yaml",
+        claims=CLAIMS,
         strings=STRINGS,
         code=script_code("report_context"),
     output:

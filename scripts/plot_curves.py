@@ -3,7 +3,7 @@ import json
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.report.context import load_strings
+from transfer_study.report.words import load_strings
 from transfer_study.report.plots import plot_curves
 
 labels = dict(json.loads(snakemake.params.labels))  # config order

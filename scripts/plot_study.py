@@ -4,7 +4,8 @@ import yaml
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.report.context import load_json_files, load_strings
+from transfer_study.report.results import load_json_files
+from transfer_study.report.words import load_strings
 from transfer_study.report.plots import plot_study_figures
 
 labels = dict(json.loads(snakemake.params.labels))  # config order

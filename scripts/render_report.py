@@ -4,7 +4,8 @@ from pathlib import Path
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.report.context import load_strings, render
+from transfer_study.report.render import render
+from transfer_study.report.words import load_strings
 
 template = Path(snakemake.input.template)
 latex = template.name.endswith(".tex.j2")

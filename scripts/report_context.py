@@ -5,7 +5,10 @@ import yaml
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.report.context import build_context, load_json_files, load_strings, read_benchmark_seconds
+from transfer_study.report.claims import load_claims
+from transfer_study.report.context import build_context
+from transfer_study.report.results import load_json_files, read_benchmark_seconds
+from transfer_study.report.words import load_strings
 
 spec = json.loads(snakemake.params.spec)
 benchmarks = {
@@ -23,5 +26,6 @@ context = build_context(
     benchmarks,
     load_strings(snakemake.input.strings, spec["report"]["language"]),
     workflow_dir=Path(snakemake.scriptdir).parent,
+    claims=load_claims(snakemake.input.claims),
 )
 Path(snakemake.output[0]).write_text(json.dumps(context, indent=2))

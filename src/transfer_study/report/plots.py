@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # no display anywhere the workflow runs
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from transfer_study.report.results import best_run, experiment_entry, headline_metric, run_row  # noqa: E402
 from transfer_study.training.history import read_history  # noqa: E402
 
 
@@ -103,8 +104,6 @@ def plot_reproduced(entries: list[dict], metric: str, words: dict, outputs: list
 
 def plot_study_figures(metrics: list[dict], labels: dict, reported: dict, words: dict, outputs) -> None:
     """The confusion matrix of the study's best run and its reproduced-against-reported chart."""
-    from transfer_study.report.context import best_run, experiment_entry, headline_metric, run_row
-
     entries = {}
     for name, label in labels.items():
         runs = [run_row(item) for item in metrics if item["experiment"] == name]

@@ -1,0 +1,162 @@
+"""The write-ups' conclusions as data (config/claims.yaml), each judged from this run's seeds.
+
+A claim names experiments by their config keys and has one testable form:
+
+- greater: [A, B]   A's mean is above B's (A or B may be a list: every pair of the two lists)
+- less: [A, B]      A's mean is below B's
+- equivalent: [A, B, ...] with a margin: every pair within +-margin (two one-sided tests)
+- ordered: [A, B, C]  A < B < C: every neighbouring pair
+- best_of: [A, B, C]  A is above each of the others
+
+on one `metric` (or, for a two-term form, `metrics: [metric of A, metric of B]`). Each form becomes a
+list of pairwise comparisons; the claim holds when every comparison holds (statistics.combined_verdict).
+Imported at planning time, to warn about claims whose experiments the config lacks.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from transfer_study.report import statistics
+from transfer_study.report.results import COLUMNS
+
+FORMS = ("greater", "less", "equivalent", "ordered", "best_of")
+LANGUAGES = ("en", "pt")
+
+
+class ClaimsError(ValueError):
+    """A claims file the report cannot judge."""
+
+
+def load_claims(path) -> dict[str, list[dict]]:
+    """The claims of each study; raises ClaimsError naming the file and claim for every problem."""
+    with open(path) as handle:
+        studies = yaml.safe_load(handle) or {}
+    problems, seen = [], set()
+    for study, block in studies.items():
+        for claim in block.get("claims", []):
+            where = f"{path}: {study}/{claim.get('id', '(no id)')}"
+            if claim.get("id") in seen:
+                problems.append(f"{where}: the id is used twice; give every claim its own")
+            seen.add(claim.get("id"))
+            problems += [f"{where}: {problem}" for problem in claim_problems(claim)]
+    if problems:
+        raise ClaimsError("invalid claims:\n  " + "\n  ".join(problems))
+    return {study: block.get("claims", []) for study, block in studies.items()}
+
+
+def claim_form(claim: dict) -> str | None:
+    forms = [form for form in FORMS if form in claim]
+    return forms[0] if len(forms) == 1 else None
+
+
+def claim_problems(claim: dict) -> list[str]:
+    form = claim_form(claim)
+    if form is None:
+        return [f"give exactly one form of {', '.join(FORMS)}"]
+    problems = [f"no words in {language}" for language in LANGUAGES if not claim.get(language)]
+    terms = claim[form]
+    if not isinstance(terms, list) or len(terms) < 2:
+        problems.append(f"{form} needs a list of at least two experiments")
+    metrics = claim.get("metrics") or [claim.get("metric")]
+    unknown = [metric for metric in metrics if metric not in COLUMNS]
+    if unknown:
+        problems.append(f"unknown metric {', '.join(map(str, unknown))}; known: {', '.join(COLUMNS)}")
+    if "metrics" in claim and (form not in ("greater", "less", "equivalent") or len(metrics) != 2):
+        problems.append("metrics (one per side) needs a two-term greater, less or equivalent")
+    if (form == "equivalent") != ("margin" in claim):
+        problems.append("a margin belongs to, and only to, an equivalent claim")
+    return problems
+
+
+def _names(term) -> list[str]:
+    return term if isinstance(term, list) else [term]
+
+
+def claim_experiments(claim: dict) -> list[str]:
+    """Every experiment a claim names, in order, once."""
+    names = [name for term in claim[claim_form(claim)] for name in _names(term)]
+    return list(dict.fromkeys(names))
+
+
+def comparisons(claim: dict) -> list[dict]:
+    """The claim as pairwise comparisons: `a` above `b` (greater) or within the margin (equivalent)."""
+    form, terms = claim_form(claim), claim[claim_form(claim)]
+    metrics = claim.get("metrics") or [claim["metric"]] * 2
+    if form == "less":
+        terms, metrics = terms[::-1], metrics[::-1]
+    if form in ("greater", "less"):
+        pairs = [(a, b) for a in _names(terms[0]) for b in _names(terms[1])]
+    elif form == "ordered":
+        pairs = [(later, earlier) for earlier, later in zip(terms, terms[1:], strict=False)]
+    elif form == "best_of":
+        pairs = [(terms[0], other) for other in terms[1:]]
+    else:
+        pairs = [(a, b) for index, a in enumerate(terms) for b in terms[index + 1 :]]
+    relation = "equivalent" if form == "equivalent" else "greater"
+    return [
+        {"a": a, "b": b, "metric_a": metrics[0], "metric_b": metrics[1], "relation": relation}
+        for a, b in pairs
+    ]
+
+
+def missing_experiments(claim: dict, experiments) -> list[str]:
+    return [name for name in claim_experiments(claim) if name not in experiments]
+
+
+def planning_warning(claims: dict[str, list[dict]], experiments, path: str) -> str | None:
+    """One line naming every claim the config cannot check, or None when it can check them all."""
+    unchecked = [
+        f"{claim['id']} (lacks {', '.join(missing)})"
+        for study_claims in claims.values()
+        for claim in study_claims
+        if (missing := missing_experiments(claim, experiments))
+    ]
+    if not unchecked:
+        return None
+    return (
+        f"Claims not checked with this config, the report lists them as such: {'; '.join(unchecked)}. "
+        f"If you renamed those experiments, rename them in {path} as well."
+    )
+
+
+def judge_claim(claim: dict, runs: dict[str, list[dict]], labels: dict[str, str], language: str) -> dict:
+    """The claim's verdict from the seeds: `runs` holds the run rows of every experiment of the config
+    (an empty list where none finished); `labels` the experiments' names in the report."""
+    judged = {
+        "id": claim["id"],
+        "text": claim.get(language) or claim["en"],
+        "section": claim.get("section", ""),
+        "form": claim_form(claim),
+        "margin": claim.get("margin"),
+        "missing": missing_experiments(claim, runs),
+        "no_runs": [name for name in claim_experiments(claim) if name in runs and not runs[name]],
+        "comparisons": [],
+    }
+    if judged["missing"] or judged["no_runs"]:
+        judged["verdict"] = statistics.NOT_CHECKED
+        return judged
+    for pair in comparisons(claim):
+        judged["comparisons"].append(_compare(pair, runs, labels, claim.get("margin")))
+    judged["verdict"] = statistics.combined_verdict([c["verdict"] for c in judged["comparisons"]])
+    return judged
+
+
+def _compare(pair: dict, runs: dict, labels: dict, margin: float | None) -> dict:
+    a = statistics.sample([run.get(pair["metric_a"]) for run in runs[pair["a"]]])
+    b = statistics.sample([run.get(pair["metric_b"]) for run in runs[pair["b"]]])
+    if pair["relation"] == "equivalent":
+        interval = statistics.difference_interval(a, b, statistics.EQUIVALENCE_CONFIDENCE)
+        verdict = statistics.equivalence_verdict(interval, margin)
+    else:
+        interval = statistics.difference_interval(a, b)
+        verdict = statistics.greater_verdict(interval)
+    return {
+        **pair,
+        "label_a": labels.get(pair["a"], pair["a"]),
+        "label_b": labels.get(pair["b"], pair["b"]),
+        "difference": interval.estimate,
+        "low": interval.low,
+        "high": interval.high,
+        "verdict": verdict,
+    }

@@ -1,0 +1,172 @@
+"""The write-ups' claims as data, judged from the seeds: the statistics, every claim form and verdict,
+and the planning-time warning when a claim names an experiment the config lacks."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import pytest
+import yaml
+from conftest import snakemake
+
+from transfer_study.report import claims, statistics
+from transfer_study.report.claims import ClaimsError, judge_claim, load_claims, planning_warning
+from transfer_study.report.statistics import (
+    ABOVE, BELOW, CONTRADICTED, HOLDS, NOT_CHECKED, ONE_SEED, UNRESOLVED, WITHIN, Sample,
+)  # fmt: skip
+from workflow_copy import REPO
+
+CLAIMS = REPO / "config/claims.yaml"
+
+
+@pytest.mark.parametrize("probability", [0.6, 0.9, 0.95, 0.975, 0.995])
+def test_t_quantiles_match_the_closed_forms(probability):
+    # One degree of freedom is the Cauchy distribution, two have a closed form, many approach the normal.
+    assert statistics.t_quantile(probability, 1) == pytest.approx(math.tan(math.pi * (probability - 0.5)))
+    two = (2 * probability - 1) / math.sqrt(2 * probability * (1 - probability))
+    assert statistics.t_quantile(probability, 2) == pytest.approx(two)
+    assert statistics.t_quantile(probability, 1e7) == pytest.approx(NormalDist().inv_cdf(probability))
+    assert statistics.t_quantile(1 - probability, 3.7) == pytest.approx(-statistics.t_quantile(probability, 3.7))
+    assert statistics.t_cdf(statistics.t_quantile(probability, 2.6), 2.6) == pytest.approx(probability)
+
+
+def test_welch_interval_with_equal_spreads_is_the_pooled_one():
+    # Equal sizes and spreads give Welch's df = 2(n - 1), the pooled t interval's.
+    a, b = statistics.sample([0.80, 0.82, 0.84]), statistics.sample([0.70, 0.72, 0.74])
+    interval = statistics.difference_interval(a, b)
+    half = statistics.t_quantile(0.975, 4) * math.sqrt(2 * 0.02**2 / 3)
+    assert interval.estimate == pytest.approx(0.10)
+    assert (interval.low, interval.high) == (pytest.approx(0.10 - half), pytest.approx(0.10 + half))
+
+
+def runs_of(**values: list[float]) -> dict[str, list[dict]]:
+    """Run rows (as results.run_row makes them) with one metric per experiment and seed."""
+    return {name: [{"test_accuracy": v, "train_minutes": v} for v in seeds] for name, seeds in values.items()}
+
+
+def claim(form: str, terms, **more) -> dict:
+    return {"id": "c", "en": "words", "pt": "palavras", "metric": "test_accuracy", form: terms, **more}
+
+
+def verdict(form, terms, runs, **more) -> str:
+    return judge_claim(claim(form, terms, **more), runs, {}, "en")["verdict"]
+
+
+APART = runs_of(high=[0.90, 0.91, 0.92], low=[0.60, 0.62, 0.61])
+OVERLAP = runs_of(high=[0.70, 0.90, 0.80], low=[0.75, 0.65, 0.85])
+
+
+def test_greater_and_less_hold_are_contradicted_or_stay_open():
+    assert verdict("greater", ["high", "low"], APART) == HOLDS
+    assert verdict("greater", ["low", "high"], APART) == CONTRADICTED
+    assert verdict("less", ["low", "high"], APART) == HOLDS
+    assert verdict("less", ["high", "low"], APART) == CONTRADICTED
+    assert verdict("greater", ["high", "low"], OVERLAP) == UNRESOLVED
+
+
+def test_one_seed_gives_a_difference_but_no_interval_and_no_verdict():
+    runs = runs_of(high=[0.9], low=[0.6, 0.61])
+    judged = judge_claim(claim("greater", ["high", "low"]), runs, {}, "en")
+    assert judged["verdict"] == ONE_SEED
+    (comparison,) = judged["comparisons"]
+    assert comparison["difference"] == pytest.approx(0.9 - 0.605)
+    assert comparison["low"] is None and comparison["high"] is None
+
+
+def test_a_tie():
+    # Equal means with spread: nothing decided. The same number on every seed: not greater.
+    assert verdict("greater", ["a", "b"], runs_of(a=[0.7, 0.8, 0.9], b=[0.9, 0.7, 0.8])) == UNRESOLVED
+    assert verdict("greater", ["a", "b"], runs_of(a=[0.8, 0.8], b=[0.8, 0.8])) == CONTRADICTED
+    assert verdict("equivalent", ["a", "b"], runs_of(a=[0.8, 0.8], b=[0.8, 0.8]), margin=0.01) == HOLDS
+
+
+def test_equivalence_uses_the_margin():
+    close = runs_of(a=[0.950, 0.952, 0.951], b=[0.945, 0.947, 0.946])
+    assert verdict("equivalent", ["a", "b"], close, margin=0.02) == HOLDS
+    assert verdict("equivalent", ["a", "b"], close, margin=0.001) == CONTRADICTED
+    assert verdict("equivalent", ["high", "low"], OVERLAP, margin=0.02) == UNRESOLVED
+    three = runs_of(a=[0.95, 0.951], b=[0.946, 0.947], c=[0.80, 0.81])
+    assert verdict("equivalent", ["a", "b", "c"], three, margin=0.02) == CONTRADICTED  # c is far
+
+
+def test_a_chain_holds_only_when_every_link_does():
+    rising = runs_of(a=[0.38, 0.39, 0.37], b=[0.50, 0.51, 0.49], c=[0.74, 0.75, 0.73])
+    assert verdict("ordered", ["a", "b", "c"], rising) == HOLDS
+    assert verdict("ordered", ["a", "c", "b"], rising) == CONTRADICTED
+    open_link = runs_of(a=[0.38, 0.39, 0.37], b=[0.50, 0.70, 0.60], c=[0.62, 0.55, 0.66])
+    assert verdict("ordered", ["a", "b", "c"], open_link) == UNRESOLVED
+    judged = judge_claim(claim("ordered", ["a", "b", "c"]), rising, {"a": "A", "b": "B", "c": "C"}, "en")
+    assert [(c["label_a"], c["label_b"]) for c in judged["comparisons"]] == [("B", "A"), ("C", "B")]
+
+
+def test_best_of_and_groups():
+    rising = runs_of(a=[0.38, 0.39, 0.37], b=[0.50, 0.51, 0.49], c=[0.74, 0.75, 0.73])
+    assert verdict("best_of", ["c", "a", "b"], rising) == HOLDS
+    assert verdict("best_of", ["b", "a", "c"], rising) == CONTRADICTED
+    assert verdict("greater", [["b", "c"], "a"], rising) == HOLDS
+    assert verdict("greater", [["a", "c"], "b"], rising) == CONTRADICTED  # a is below b
+
+
+def test_two_metrics_of_one_experiment():
+    runs = {"s3": [{"test_accuracy": t, "validation_accuracy": v} for t, v in
+                   ((0.748, 0.743), (0.751, 0.745), (0.746, 0.744))]}  # fmt: skip
+    close = claim("equivalent", ["s3", "s3"], metrics=["test_accuracy", "validation_accuracy"], margin=0.02)
+    del close["metric"]
+    assert judge_claim(close, runs, {}, "en")["verdict"] == HOLDS
+
+
+def test_missing_experiments_and_runs_are_reported_not_dropped():
+    judged = judge_claim(claim("greater", ["high", "renamed"]), APART, {}, "pt")
+    assert judged["verdict"] == NOT_CHECKED and judged["missing"] == ["renamed"]
+    assert judged["text"] == "palavras"
+    judged = judge_claim(claim("greater", ["high", "low"]), {**APART, "low": []}, {}, "en")
+    assert judged["verdict"] == NOT_CHECKED and judged["no_runs"] == ["low"] and not judged["missing"]
+
+
+def test_reported_numbers_against_the_prediction_interval():
+    ours = statistics.prediction_interval(Sample(0.80, 0.01, 3))
+    assert ours.low < 0.80 < ours.high
+    assert statistics.reported_verdict(0.80, ours) == WITHIN
+    assert statistics.reported_verdict(ours.high + 0.001, ours) == ABOVE
+    assert statistics.reported_verdict(ours.low - 0.001, ours) == BELOW
+    assert statistics.reported_verdict(0.80, statistics.prediction_interval(Sample(0.8, None, 1))) == ONE_SEED
+
+
+def test_bad_claims_are_named(tmp_path):
+    path = tmp_path / "claims.yaml"
+    bad = [
+        claim("greater", ["a", "b"], less=["a", "b"]),
+        {**claim("greater", ["a", "b"]), "id": "d", "metric": "speed"},
+        {**claim("equivalent", ["a", "b"]), "id": "e"},
+    ]
+    path.write_text(yaml.safe_dump({"beans": {"claims": bad}}))
+    with pytest.raises(ClaimsError) as error:
+        load_claims(path)
+    text = str(error.value)
+    assert "beans/c: give exactly one form of greater, less" in text
+    assert "beans/d: unknown metric speed" in text
+    assert "beans/e: a margin belongs to, and only to, an equivalent claim" in text
+
+
+def test_the_shipped_claims_cover_the_write_ups_and_match_both_configs():
+    shipped = load_claims(CLAIMS)
+    forms = {claims.claim_form(c) for study in shipped.values() for c in study}
+    assert forms == {"greater", "less", "equivalent", "ordered", "best_of"}
+    for name in ("config.yaml", "demo.yaml"):
+        experiments = yaml.safe_load((REPO / "config" / name).read_text())["experiments"]
+        assert planning_warning(shipped, experiments, "config/claims.yaml") is None, name
+    warning = planning_warning(shipped, ["beans-1-softmax", "beans-1-relu"], "config/claims.yaml")
+    assert "beans-extraction-below-scratch (lacks beans-2)" in warning
+    assert "beans-softmax-over-relu-test" not in warning
+
+
+@pytest.mark.workflow
+def test_renaming_an_experiment_warns_at_planning(workflow_dir):
+    path = workflow_dir / "config/demo.yaml"
+    path.write_text(path.read_text().replace("  beans-2:\n", "  beans-extract:\n"))
+    result = snakemake(workflow_dir, "-n", "--cores", "1", "--configfile", "config/demo.yaml")
+    message = result.stdout + result.stderr
+    assert "Claims not checked with this config" in message
+    assert "beans-extraction-below-scratch (lacks beans-2)" in message
+    assert "rename them in config/claims.yaml" in message
