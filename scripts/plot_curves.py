@@ -3,8 +3,8 @@ import json
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.report.words import load_strings
 from transfer_study.report.plots import plot_curves
+from transfer_study.report.words import load_strings
 
 labels = dict(json.loads(snakemake.params.labels))  # config order
 groups = {

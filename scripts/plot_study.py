@@ -4,9 +4,9 @@ import yaml
 from _workflow import start
 
 log = start(snakemake)
+from transfer_study.report.plots import plot_study_figures
 from transfer_study.report.results import load_json_files
 from transfer_study.report.words import load_strings
-from transfer_study.report.plots import plot_study_figures
 
 labels = dict(json.loads(snakemake.params.labels))  # config order
 with open(snakemake.input.reported) as handle:

@@ -9,13 +9,21 @@ from statistics import NormalDist
 import pytest
 import yaml
 from conftest import snakemake
+from workflow_copy import REPO
 
 from transfer_study.report import claims, statistics
 from transfer_study.report.claims import ClaimsError, judge_claim, load_claims, planning_warning
 from transfer_study.report.statistics import (
-    ABOVE, BELOW, CONTRADICTED, HOLDS, NOT_CHECKED, ONE_SEED, UNRESOLVED, WITHIN, Sample,
+    ABOVE,
+    BELOW,
+    CONTRADICTED,
+    HOLDS,
+    NOT_CHECKED,
+    ONE_SEED,
+    UNRESOLVED,
+    WITHIN,
+    Sample,
 )  # fmt: skip
-from workflow_copy import REPO
 
 CLAIMS = REPO / "config/claims.yaml"
 
@@ -27,7 +35,9 @@ def test_t_quantiles_match_the_closed_forms(probability):
     two = (2 * probability - 1) / math.sqrt(2 * probability * (1 - probability))
     assert statistics.t_quantile(probability, 2) == pytest.approx(two)
     assert statistics.t_quantile(probability, 1e7) == pytest.approx(NormalDist().inv_cdf(probability))
-    assert statistics.t_quantile(1 - probability, 3.7) == pytest.approx(-statistics.t_quantile(probability, 3.7))
+    assert statistics.t_quantile(1 - probability, 3.7) == pytest.approx(
+        -statistics.t_quantile(probability, 3.7)
+    )
     assert statistics.t_cdf(statistics.t_quantile(probability, 2.6), 2.6) == pytest.approx(probability)
 
 

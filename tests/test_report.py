@@ -17,19 +17,17 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
+import markupsafe
 import numpy as np
 import pytest
 import yaml
 
 from transfer_study.report import plots
-from transfer_study.report.context import (
-    COLUMNS,
-    build_context,
-    load_strings,
-    number,
-    render,
-    run_row,
-)
+from transfer_study.report.claims import load_claims
+from transfer_study.report.context import build_context
+from transfer_study.report.render import latex_escape, render
+from transfer_study.report.results import COLUMN_GROUPS, COLUMNS, run_row
+from transfer_study.report.words import load_strings
 from transfer_study.training.history import write_history
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,8 +90,10 @@ def stats_for(name: str, classes: list[str], size: int) -> dict:
     }
 
 
-def make_context(language="en", demo=False, seeds=(0, 1), drop=(), diverge=()) -> tuple[dict, dict]:
-    config = study_config()
+def make_context(
+    language="en", demo=False, seeds=(0, 1), drop=(), diverge=(), config=None
+) -> tuple[dict, dict]:
+    config = config or study_config()
     config["demo"], config["seeds"] = demo, list(seeds)
     config["report"] = {"language": language}
     rng = np.random.default_rng(7)
@@ -109,13 +109,21 @@ def make_context(language="en", demo=False, seeds=(0, 1), drop=(), diverge=()) -
                 item["train"]["loss"] = math.nan
             metrics.append(item)
     stats = [
-        stats_for("beans", CLASSES, 224),
-        stats_for("cifar10", config["datasets"]["cifar10"]["class_names"], 32),
+        stats_for(name, dataset["class_names"], dataset["image_size"])
+        for name, dataset in config["datasets"].items()
     ]
     benchmarks = {"train/beans-2/seed0.tsv": 12.5, "evaluate/beans-2/seed0.tsv": 1.25}
     strings = load_strings(STRINGS, language)
     context = build_context(
-        config, config["experiments"], metrics, stats, reported(), benchmarks, strings, REPO
+        config,
+        config["experiments"],
+        metrics,
+        stats,
+        reported(),
+        benchmarks,
+        strings,
+        REPO,
+        claims=load_claims(REPO / "config/claims.yaml"),
     )
     return json.loads(json.dumps(context)), strings  # exactly what the context rule writes and reads back
 
@@ -195,9 +203,21 @@ def parse_html(text: str) -> Cells:
     return parser
 
 
-def shown_number(text: str) -> float | None:
+def shown_number(text: str, column: str) -> float | None:
+    """The number a cell shows, in the context's unit (accuracies as fractions)."""
     first = text.strip().split("±")[0].strip()
-    return None if first == "–" else float(first)
+    if first in ("–", "--"):
+        return None
+    if column.endswith("accuracy"):
+        unit = first.split()[1]
+        assert unit in ("%", r"\%", "pp"), text  # percent, or percentage points for a difference
+        return float(first.split()[0]) / 100
+    return float(first)
+
+
+def shown_precision(column: str) -> float:
+    """Half of the last shown digit, in the context's unit: 74.77 % and 0.1234 are rounded there."""
+    return {"train_minutes": 0.005}.get(column, 0.00005) + 1e-9
 
 
 def test_every_number_in_the_html_is_the_contexts(figures):
@@ -224,11 +244,11 @@ def test_every_number_in_the_html_is_the_contexts(figures):
         seen[key] = value
         want = expected[key]
         if want is None:
-            assert value is None and shown_number(cell["text"]) is None, key
+            assert value is None and shown_number(cell["text"], cell["data-metric"]) is None, key
         else:
             assert value == pytest.approx(want, rel=1e-12), key
-            digits = 2 if cell["data-metric"] == "train_minutes" else 4
-            assert shown_number(cell["text"]) == pytest.approx(round(want, digits), abs=10**-digits / 2), key
+            column = cell["data-metric"]
+            assert shown_number(cell["text"], column) == pytest.approx(want, abs=shown_precision(column)), key
     assert seen.keys() == expected.keys()
 
 
@@ -283,9 +303,10 @@ def test_portuguese_report_uses_portuguese_words(figures):
     for key in ("results", "hyperparameters", "provenance", "method", "experiments", "observations"):
         assert f">{strings[key]}<" in text, key
         assert f">{english[key]}<" not in text, key
-    finetune = [n for n in context["studies"]["beans"]["observations"] if n.startswith("O fine-tuning")]
-    assert len(finetune) == 1
-    assert strings["obs_beat"] in finetune[0] or strings["obs_not_beat"] in finetune[0]
+    shipped = load_claims(REPO / "config/claims.yaml")
+    for claim in context["studies"]["beans"]["claims"]:
+        assert claim["text"] == next(c["pt"] for c in shipped["beans"] if c["id"] == claim["id"])
+        assert claim["text"] in text
 
 
 def test_every_language_has_every_string():
@@ -297,26 +318,6 @@ def test_every_language_has_every_string():
         assert all(isinstance(value, str) and value for value in strings.values()), language
     with pytest.raises(ValueError, match="report.language 'fr'"):
         load_strings(STRINGS, "fr")
-
-
-def test_observations_follow_the_numbers():
-    context, strings = make_context(seeds=(0,))
-    beans = {e["name"]: e for e in context["studies"]["beans"]["experiments"]}
-    extract = beans["beans-2"]["summary"]["test_accuracy"]["mean"]
-    best_tuned = max(
-        beans[n]["summary"]["test_accuracy"]["mean"] for n in ("beans-3a", "beans-3b", "beans-3c")
-    )
-    verdict = strings["obs_beat"] if best_tuned > extract else strings["obs_not_beat"]
-    finetune = [n for n in context["studies"]["beans"]["observations"] if "feature extractor" in n]
-    assert len(finetune) == 1 and f"Fine-tuning {verdict} " in finetune[0]
-    assert number(best_tuned, 4, percent=True) in finetune[0]
-    stages = [
-        e["summary"]["validation_accuracy"]["mean"] for e in context["studies"]["cifar10"]["experiments"]
-    ]
-    rising = all(b > a for a, b in zip(stages, stages[1:], strict=False))
-    key = "obs_stages" if rising else "obs_stages_not"
-    prefix = strings[key].split("{")[0]
-    assert any(n.startswith(prefix) for n in context["studies"]["cifar10"]["observations"])
 
 
 def test_failed_and_diverged_runs_are_named_not_fatal(figures):
@@ -339,18 +340,19 @@ def test_nan_metrics_become_gaps():
 
 
 def latex_rows(text: str, labels: list[str]) -> dict[str, list[str]]:
-    """The cells of each results-table row of the .tex, by experiment label."""
-    rows = {}
-    for line in text.splitlines():
-        for label in labels:
-            if line.startswith(label + " &") and line.count("&") == 3 * len(COLUMNS):
-                rows[label] = [cell.strip().rstrip("\\").strip() for cell in line.split("&")[1:]]
-    return rows
+    """The cells of each results-table row of the .tex, by experiment label, the table's parts joined
+    in the order of COLUMNS."""
+    rows = {label: [] for label in labels}
+    for part in COLUMN_GROUPS:
+        for line in text.splitlines():
+            for label in labels:
+                if line.startswith(label + " &") and line.count("&") == 3 * len(part):
+                    rows[label] += [cell.strip().rstrip("\\").strip() for cell in line.split("&")[1:]]
+    return {label: cells for label, cells in rows.items() if cells}
 
 
-def latex_number(cell: str) -> float | None:
-    first = cell.split(r"\,$\pm$")[0].strip()
-    return None if first == "--" else float(first)
+def latex_number(cell: str, column: str) -> float | None:
+    return shown_number(cell.split(r"\,$\pm$")[0], column)
 
 
 def test_every_number_in_the_latex_is_the_contexts(figures):
@@ -360,21 +362,22 @@ def test_every_number_in_the_latex_is_the_contexts(figures):
         labels = [e["label"] for e in data["experiments"]]
         rows = latex_rows(text, [label.replace("_", r"\_") for label in labels])
         assert len(rows) == len(labels)
+        order = [column for part in COLUMN_GROUPS for column in part]
         for entry in data["experiments"]:
             cells = rows[entry["label"]]
-            for index, column in enumerate(COLUMNS):
-                digits = 2 if column == "train_minutes" else 4
+            assert len(cells) == 3 * len(COLUMNS)
+            for index, column in enumerate(order):
                 mean, reported, difference = cells[3 * index : 3 * index + 3]
                 for cell, want in (
                     (mean, entry["summary"][column]["mean"]),
                     (reported, entry["reported"].get(column)),
                     (difference, entry["difference"].get(column)),
                 ):
-                    got = latex_number(cell)
+                    got = latex_number(cell, column)
                     if want is None:
                         assert got is None
                     else:
-                        assert got == pytest.approx(round(want, digits), abs=10**-digits / 2)
+                        assert got == pytest.approx(want, abs=shown_precision(column))
     for path in figures["pdf"].values():
         assert f"{{{path}}}" in text
 
@@ -405,3 +408,115 @@ def test_latex_compiles_to_a_pdf(figures, tmp_path, language):
     assert pdf.read_bytes()[:5] == b"%PDF-"
     log = (tmp_path / "build/report.log").read_text(errors="replace")
     assert "LaTeX Warning: File" not in log  # every figure was found
+    # Every table and line fits its page: nothing sticks out past the margin by more than a hair.
+    too_wide = [float(points) for points in re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", log)]
+    assert all(points < 3 for points in too_wide), too_wide
+
+
+def test_claims_and_their_verdicts_appear_in_both_formats(figures):
+    context, strings = make_context(seeds=(0, 1, 2))
+    page = render(context, strings, TEMPLATES, "report.html.j2", figures["png"])
+    tex = render(context, strings, TEMPLATES, "report.tex.j2", figures["pdf"], latex=True)
+    shipped = load_claims(REPO / "config/claims.yaml")
+    for study, claims in shipped.items():
+        judged = {claim["id"]: claim for claim in context["studies"][study]["claims"]}
+        assert list(judged) == [claim["id"] for claim in claims]  # every claim, in the file's order
+        for claim in judged.values():
+            assert claim["verdict"] in ("holds", "contradicted", "unresolved")  # three seeds each
+            assert f'<tr data-claim="{claim["id"]}" data-verdict="{claim["verdict"]}">' in page
+            assert claim["verdict_text"] == strings[f"verdict_{claim['verdict']}"]
+            row = " & ".join(latex_escape(claim[key]) for key in ("text", "section", "verdict_text"))
+            assert row + " &" in tex
+    assert strings["appendix_text"].split(",")[0] in page
+
+
+def test_the_glance_counts_the_judged_numbers_and_claims(figures):
+    context, strings = make_context(seeds=(0, 1, 2), drop=("beans-3b",))
+    page = render(context, strings, TEMPLATES, "report.html.j2", figures["png"])
+    for study, data in context["studies"].items():
+        section = page.split(f'<section id="study-{study}">')[1].split("</section>")[0]
+        judged = re.findall(r'<tr data-experiment="[^"]+" data-judged="[^"]+" data-verdict="(\w+)">', section)
+        reported = sum(len(e["reported"]) - ("train_minutes" in e["reported"]) for e in data["experiments"])
+        assert len(judged) == reported == data["tally"]["numbers_total"]
+        for verdict, count in data["tally"]["numbers"].items():
+            assert judged.count(verdict) == count
+            assert f'data-glance="numbers-{verdict}">{count}<' in section
+        verdicts = [claim["verdict"] for claim in data["claims"]]
+        for verdict, count in data["tally"]["claims"].items():
+            assert verdicts.count(verdict) == count
+            assert f'data-glance="claims-{verdict}">{count}<' in section
+    # The claims that name the experiment without runs are not checked, and say why.
+    beans = context["studies"]["beans"]
+    unchecked = [claim for claim in beans["claims"] if claim["verdict"] == "not_checked"]
+    assert {claim["id"] for claim in unchecked} == {
+        "beans-finetuning-over-1-and-2",
+        "beans-finetuning-close",
+        "beans-finetuning-time-grows",
+    }
+    assert all(claim["verdict_text"] == "not checked: no finished run of beans-3b" for claim in unchecked)
+
+
+def squeezenet_on_beans() -> dict:
+    """A study written only in the config: SqueezeNet on beans, no augmentation, three experiments."""
+    config = study_config()
+    base = {
+        "study": "beans", "dataset": "beans", "model": "squeezenet", "weights": "squeezenet_imagenet",
+        "optimizer": {"name": "adam", "learning_rate": 0.001}, "loss": "categorical_crossentropy",
+        "epochs": 3, "batch_size": 8, "early_stopping": None, "augmentation": None,
+        "head": {"activation": "softmax", "dropout": 0.5}, "image_size": 224,
+    }  # fmt: skip
+    config["experiments"] = {
+        f"leaves-{trainable}": {**base, "name": f"leaves-{trainable}", "trainable": trainable, "group": "1"}
+        for trainable in ("none", "all")
+    }
+    config["experiments"]["leaves-scratch"] = {
+        **base,
+        "name": "leaves-scratch",
+        "weights": None,
+        "trainable": "all",
+    }
+    config["datasets"] = {"beans": config["datasets"]["beans"]}
+    return config
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+def test_a_config_only_study_is_described_as_it_ran(figures, language):
+    context, strings = make_context(language=language, seeds=(0, 1, 2), config=squeezenet_on_beans())
+    (part,) = context["studies"].values()
+    assert part["title"] == strings["part_title"].format(
+        number=1, models="SqueezeNet v1.1", datasets=strings["dataset_on_beans_zip"]
+    )
+    assert "VGG16" not in part["title"] + part["method"]
+    assert strings["method_no_augmentation"] in part["method"]
+    assert strings["method_augmentation"].split("{")[0] not in part["method"]
+    assert strings["method_input_squeezenet"] in part["method"]
+    assert strings["change_weights"] in part["method"] and strings["change_trainable"] in part["method"]
+    assert strings["change_activation"] not in part["method"]  # every experiment has the same output
+    # The write-ups' claims name experiments this config lacks: not checked, and each one says so.
+    shipped = load_claims(REPO / "config/claims.yaml")
+    assert [claim["id"] for claim in part["claims"]] == [claim["id"] for claim in shipped["beans"]]
+    for claim in part["claims"]:
+        assert claim["verdict"] == "not_checked" and claim["missing"]
+        assert claim["verdict_text"] == strings["claim_missing"].format(names=", ".join(claim["missing"]))
+    assert part["tally"]["claims"]["not_checked"] == len(shipped["beans"])
+    # The other write-up has no part in this run: its claims are listed, not dropped.
+    assert [claim["id"] for claim in context["claims_elsewhere"]] == [c["id"] for c in shipped["cifar10"]]
+    assert part["observations"] == []  # every run finished
+    page = render(context, strings, TEMPLATES, "report.html.j2", {})
+    own_words = page
+    for claim in part["claims"]:  # the write-up's claims may name its model; nothing else may
+        own_words = own_words.replace(str(markupsafe.escape(claim["text"])), "")
+    assert "VGG16" not in own_words
+    for claim in context["claims_elsewhere"]:
+        assert f'<li data-claim="{claim["id"]}">{markupsafe.escape(claim["text"])}</li>' in page
+
+
+def test_claims_of_a_study_whose_experiments_were_renamed_are_not_checked():
+    config = study_config()
+    config["experiments"]["beans-extract"] = config["experiments"].pop("beans-2")
+    context, strings = make_context(seeds=(0, 1, 2), config=config)
+    claims = {claim["id"]: claim for claim in context["studies"]["beans"]["claims"]}
+    renamed = claims["beans-extraction-below-scratch"]
+    assert renamed["verdict"] == "not_checked" and renamed["missing"] == ["beans-2"]
+    assert renamed["verdict_text"] == strings["claim_missing"].format(names="beans-2")
+    assert claims["beans-softmax-over-relu-test"]["verdict"] != "not_checked"

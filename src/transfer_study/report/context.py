@@ -16,7 +16,14 @@ from transfer_study.report.provenance import git_state
 from transfer_study.report.render import metric_difference, percent
 from transfer_study.report.results import best_run, experiment_entry, headline_metric, run_row
 from transfer_study.report.statistics import (
-    ABOVE, BELOW, CONTRADICTED, HOLDS, NOT_CHECKED, ONE_SEED, UNRESOLVED, WITHIN,
+    ABOVE,
+    BELOW,
+    CONTRADICTED,
+    HOLDS,
+    NOT_CHECKED,
+    ONE_SEED,
+    UNRESOLVED,
+    WITHIN,
 )  # fmt: skip
 
 
@@ -89,7 +96,9 @@ def group_results(entries: dict, metric: str, t: dict) -> list[dict]:
             sentences.append(
                 t[key].format(metric=t[metric], label=entry["label"], ours=shown, reported=percent(reported))
             )
-        result.append({"group": group, "members": [entry["label"] for entry in members], "sentences": sentences})
+        result.append(
+            {"group": group, "members": [entry["label"] for entry in members], "sentences": sentences}
+        )
     return result
 
 

@@ -88,15 +88,19 @@ def changes_sentence(settings: list[dict], t: dict) -> str | None:
 
 
 def augmentation_sentence(settings: list[dict], labels: list[str], t: dict) -> str:
-    augmented = [(label, _augmentation(s)) for s, label in zip(settings, labels, strict=True) if _augmentation(s)]
+    augmented = [
+        (label, _augmentation(s)) for s, label in zip(settings, labels, strict=True) if _augmentation(s)
+    ]
     if not augmented:
         return t["method_no_augmentation"]
     kinds = []
     for key, value in _in_order(item for _, pairs in augmented for item in pairs):
         word = f"aug_{key}"
         kinds.append(t[word].format(value=value) if word in t else f"{key} ({value})")
-    which = t["aug_every"] if len(augmented) == len(settings) else t["aug_some"].format(
-        labels=_join([label for label, _ in augmented], t)
+    which = (
+        t["aug_every"]
+        if len(augmented) == len(settings)
+        else t["aug_some"].format(labels=_join([label for label, _ in augmented], t))
     )
     return t["method_augmentation"].format(kinds=_join(_in_order(kinds), t), which=which)
 
