@@ -25,7 +25,7 @@ import yaml
 from transfer_study.report import plots
 from transfer_study.report.claims import load_claims
 from transfer_study.report.context import build_context
-from transfer_study.report.render import latex_escape, render
+from transfer_study.report.render import latex_escape, metric, metric_difference, render
 from transfer_study.report.results import COLUMN_GROUPS, COLUMNS, run_row
 from transfer_study.report.words import load_strings
 from transfer_study.training.history import write_history
@@ -520,3 +520,13 @@ def test_claims_of_a_study_whose_experiments_were_renamed_are_not_checked():
     assert renamed["verdict"] == "not_checked" and renamed["missing"] == ["beans-2"]
     assert renamed["verdict_text"] == strings["claim_missing"].format(names="beans-2")
     assert claims["beans-softmax-over-relu-test"]["verdict"] != "not_checked"
+
+
+def test_accuracies_in_percent_losses_as_decimals():
+    assert metric(0.7477, "test_accuracy") == "74.77 %"
+    assert metric(0.12345, "test_loss") == "0.1235"
+    assert metric(12.345, "train_minutes") == "12.35"
+    assert metric(None, "test_accuracy") == metric(math.nan, "test_loss") == "–"
+    assert metric_difference(-0.0123, "validation_accuracy", "pp") == "-1.23 pp"
+    assert metric_difference(-1e-9, "validation_accuracy", "pp") == "+0.00 pp"  # no negative zero
+    assert metric_difference(0.25, "train_loss", "pp") == "+0.2500"

@@ -22,7 +22,8 @@ def number(value, digits: int = 4, signed: bool = False) -> str:
     """NaN- and None-safe decimal formatting for both templates."""
     if missing(value):
         return "–"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    # Rounded first, so a difference that rounds to nothing shows as +0.00, never as -0.00.
+    return f"{round(value, digits) + 0.0:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
 def percent(value, digits: int = 2) -> str:
@@ -44,7 +45,7 @@ def metric(value, column: str) -> str:
 def metric_difference(value, column: str, points: str) -> str:
     """A difference in a column's unit; accuracies in percentage points (`points`: 'pp')."""
     if is_accuracy(column):
-        return "–" if missing(value) else f"{100 * value:+.2f} {points}"
+        return "–" if missing(value) else f"{number(100 * value, 2, signed=True)} {points}"
     return number(value, 2 if column == "train_minutes" else 4, signed=True)
 
 
