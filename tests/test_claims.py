@@ -23,7 +23,7 @@ from transfer_study.report.statistics import (
     UNRESOLVED,
     WITHIN,
     Sample,
-)  # fmt: skip
+)
 
 CLAIMS = REPO / "config/claims.yaml"
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 
-from transfer_study.report import plots
+from transfer_study.report import method, plots
 from transfer_study.report.claims import load_claims
 from transfer_study.report.context import build_context
 from transfer_study.report.render import latex_escape, metric, metric_difference, render
@@ -530,3 +530,21 @@ def test_accuracies_in_percent_losses_as_decimals():
     assert metric_difference(-0.0123, "validation_accuracy", "pp") == "-1.23 pp"
     assert metric_difference(-1e-9, "validation_accuracy", "pp") == "+0.00 pp"  # no negative zero
     assert metric_difference(0.25, "train_loss", "pp") == "+0.2500"
+
+
+def test_method_sentences_follow_the_settings_that_differ():
+    strings = load_strings(STRINGS, "en")
+    base = {"model": "vgg16", "weights": None, "trainable": "all", "head": {"activation": "softmax"}}
+    entries = [
+        {"label": "plain", "frozen_cache": False, "settings": base},
+        {"label": "flipped", "frozen_cache": False,
+         "settings": {**base, "model": "squeezenet", "augmentation": {"horizontal_flip": True}}},
+    ]  # fmt: skip
+    text = method.method_text(entries, [], {}, strings)
+    assert strings["method_models"].format(models="VGG16 and SqueezeNet v1.1") in text
+    assert strings["method_input_vgg16"] in text and strings["method_input_squeezenet"] in text
+    assert strings["method_changes"].format(changes="the model and the augmentation") in text
+    kinds, which = strings["aug_horizontal_flip"], strings["aug_some"].format(labels="flipped")
+    assert strings["method_augmentation"].format(kinds=kinds, which=which) in text
+    assert strings["method_cache"] not in text
+    assert method.model_title("vgg16") == "VGG16" and method.model_title("resnet50") == "resnet50"

@@ -24,7 +24,7 @@ from transfer_study.report.statistics import (
     ONE_SEED,
     UNRESOLVED,
     WITHIN,
-)  # fmt: skip
+)
 
 
 def run_notes(entries: dict, t: dict) -> list[str]:
