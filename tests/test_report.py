@@ -91,7 +91,7 @@ def stats_for(name: str, classes: list[str], size: int) -> dict:
 
 
 def make_context(
-    language="en", demo=False, seeds=(0, 1), drop=(), diverge=(), config=None
+    language="en", demo=False, seeds=(0, 1), drop=(), diverge=(), config=None, claims=None
 ) -> tuple[dict, dict]:
     config = config or study_config()
     config["demo"], config["seeds"] = demo, list(seeds)
@@ -123,7 +123,7 @@ def make_context(
         benchmarks,
         strings,
         REPO,
-        claims=load_claims(REPO / "config/claims.yaml"),
+        claims=claims or load_claims(REPO / "config/claims.yaml"),
     )
     return json.loads(json.dumps(context)), strings  # exactly what the context rule writes and reads back
 
@@ -520,6 +520,12 @@ def test_claims_of_a_study_whose_experiments_were_renamed_are_not_checked():
     assert renamed["verdict"] == "not_checked" and renamed["missing"] == ["beans-2"]
     assert renamed["verdict_text"] == strings["claim_missing"].format(names="beans-2")
     assert claims["beans-softmax-over-relu-test"]["verdict"] != "not_checked"
+    # Renamed in the claims file as well: every claim is checked again.
+    text = (REPO / "config/claims.yaml").read_text().replace("beans-2,", "beans-extract,")
+    renamed_claims = yaml.safe_load(text.replace("beans-2]", "beans-extract]"))
+    renamed_claims = {study: block["claims"] for study, block in renamed_claims.items()}
+    context, _ = make_context(seeds=(0, 1, 2), config=config, claims=renamed_claims)
+    assert all(claim["verdict"] != "not_checked" for claim in context["studies"]["beans"]["claims"])
 
 
 def test_accuracies_in_percent_losses_as_decimals():
