@@ -17,6 +17,7 @@ from transfer_study.failures import known_failure  # noqa: E402
 from transfer_study.imports import reached_modules  # noqa: E402
 from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
 from transfer_study.data.verified import verify_present_sources  # noqa: E402
+from transfer_study.data.directories import record_directory  # noqa: E402
 
 for (
     _name,
@@ -114,6 +115,16 @@ if workflow.exec_mode == ExecMode.DEFAULT:
         },
         say,
     )
+# A `directory:` source is read where it is; its input is a record of its files (paths, sizes, hashes),
+# rewritten here only when they change, so that exactly the jobs reading the folder run again then.
+DIRECTORY_RECORDS = {
+    name: f"{RESULTS}/data/directories/{name}.json"
+    for name, source in config["sources"].items()
+    if "directory" in source
+}
+if workflow.exec_mode == ExecMode.DEFAULT:
+    for _name, _record in DIRECTORY_RECORDS.items():
+        record_directory(Path(config["sources"][_name]["directory"]), Path(_record))
 BENCHMARKS = f"{RESULTS}/benchmarks"
 # Relative to the working folder, so that moving the checkout does not look like new inputs.
 PACKAGE = Path(os.path.relpath(Path(workflow.basedir) / "src" / "transfer_study"))
@@ -142,6 +153,8 @@ def script_code(script):
 
 
 def source_path(name):
+    if name in DIRECTORY_RECORDS:
+        return DIRECTORY_RECORDS[name]
     return f"{RESOURCES}/{config['sources'][name]['path']}"
 
 
@@ -160,7 +173,7 @@ def source_paths_of_kind(kind):
 def source_named_by_path(wildcards):
     """The source whose file a download or generator job writes."""
     for name, source in config["sources"].items():
-        if source["path"] == wildcards.path:
+        if source.get("path") == wildcards.path:
             return name
     raise WorkflowError(f"no source has path {wildcards.path!r}")
 
@@ -192,6 +205,16 @@ def dataset_file(dataset, size, suffix):
 def dataset_archives(wildcards):
     splits = config["datasets"][wildcards.dataset]["splits"]
     return {split: source_path(source) for split, source in splits.items()}
+
+
+def dataset_directories(wildcards):
+    """{split key: folder} of the dataset's directory sources, which the script reads in place."""
+    splits = config["datasets"][wildcards.dataset]["splits"]
+    return {
+        split: config["sources"][source]["directory"]
+        for split, source in splits.items()
+        if source in DIRECTORY_RECORDS
+    }
 
 
 def preprocessing_spec(wildcards):

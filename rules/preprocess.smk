@@ -22,5 +22,6 @@ rule preprocess:
         mem_mb=8000,
     params:
         dataset=preprocessing_spec,
+        directories=dataset_directories,
     script:
         "../scripts/preprocess.py"

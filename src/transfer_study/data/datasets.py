@@ -128,7 +128,7 @@ def read_beans_split(
     skipped, kept = [], []
     for name, data in members:
         parts = PurePosixPath(name).parts
-        if parts[0] == "__MACOSX" or parts[-1].startswith("._"):  # a Mac's resource forks, not images
+        if is_macos_metadata(name):
             skipped.append({"archive": archive.name, "member": name, "reason": "macOS metadata"})
             continue
         label = _beans_member_class(name)
@@ -148,22 +148,42 @@ def read_beans_split(
                 "config or check that this is the right archive."
             )
         kept.append((name, class_names.index(label), data))
+    x, y, names = decode_members(kept, size, workers, archive.name, skipped)
+    require_every_class(y, class_names, f"{archive} ({split})")
+    return x, y, skipped
+
+
+def is_macos_metadata(name: str) -> bool:
+    """A Mac's resource forks and folder metadata, which archives made on a Mac carry beside images."""
+    parts = PurePosixPath(name).parts
+    return parts[0] == "__MACOSX" or parts[-1].startswith("._")
+
+
+def decode_members(
+    kept: list[tuple[str, int, bytes]], size: int, workers: int, source_name: str, skipped: list[dict]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decode (member, label, bytes) in order: images, labels and the names of the members kept; every
+    member that does not decode is appended to `skipped` with its reason and logged."""
     decoded = decode_many([data for _, _, data in kept], size, workers)
-    images, labels = [], []
+    images, labels, names = [], [], []
     for (name, label, _), result in zip(kept, decoded, strict=True):
         if isinstance(result, str):
-            skipped.append({"archive": archive.name, "member": name, "reason": result})
-            log.warning("%s: skipped %s: %s", archive.name, name, result)
+            skipped.append({"archive": source_name, "member": name, "reason": result})
+            log.warning("%s: skipped %s: %s", source_name, name, result)
         else:
             images.append(result)
             labels.append(label)
+            names.append(name)
+    return _stack(images, size), np.asarray(labels, dtype=np.int64), names
+
+
+def require_every_class(labels: np.ndarray, class_names: list[str], where: str) -> None:
     missing = sorted(set(class_names) - {class_names[label] for label in labels})
     if missing:
         raise DatasetError(
-            f"{archive} ({split}): no usable image of class(es) {', '.join(missing)}; every split "
+            f"{where}: no usable image of class(es) {', '.join(missing)}; every split "
             "needs every class of datasets.*.class_names."
         )
-    return _stack(images, size), np.asarray(labels, dtype=np.int64), skipped
 
 
 def _stack(images: list[np.ndarray], size: int) -> np.ndarray:
@@ -311,24 +331,12 @@ def duplicates_across_splits(arrays: dict[str, np.ndarray]) -> dict[str, int]:
 def preprocess_dataset(
     dataset: dict, archives: dict[str, Path], size: int, workers: int = 1
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Arrays {x_<split>, y_<split>} for train/validation/test and the stats of the run."""
-    class_names = list(dataset["class_names"])
-    skipped: list[dict] = []
-    arrays: dict[str, np.ndarray] = {}
-    if dataset["format"] == "beans_zip":
-        for split in SPLITS:
-            x, y, split_skipped = read_beans_split(Path(archives[split]), split, class_names, size, workers)
-            arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-            skipped += split_skipped
-    elif dataset["format"] == "cifar10_tar":
-        parts = read_cifar10(Path(archives["archive"]), size)
-        x_all, y_all = parts["train"]
-        train, validation = stratified_split(y_all, dataset["validation_fraction"], dataset["split_seed"])
-        arrays["x_train"], arrays["y_train"] = x_all[train], y_all[train]
-        arrays["x_validation"], arrays["y_validation"] = x_all[validation], y_all[validation]
-        arrays["x_test"], arrays["y_test"] = parts["test"]
-    else:
-        raise DatasetError(f"unknown dataset format {dataset['format']!r}")
+    """Arrays {x_<split>, y_<split>} for train/validation/test and the stats of the run, read by the
+    dataset's format from the registry (`archives` maps its split keys to files or folders)."""
+    from transfer_study.data.formats import registry
+
+    result = registry.get(dataset["format"]).read(dataset, archives, size, workers)
+    arrays, class_names = result.arrays, result.class_names
     for split in SPLITS:
         labels = arrays[f"y_{split}"]
         if labels.size and labels.max() >= len(class_names):
@@ -351,10 +359,17 @@ def preprocess_dataset(
         "class_names": class_names,
         "image_shape": [size, size, 3],
         "splits": {split: split_counts(arrays[f"y_{split}"], class_names) for split in SPLITS},
-        "skipped": skipped,
-        "sources": {
-            split: {"file": Path(path).name, "sha256": file_digest(path, "sha256")}
-            for split, path in archives.items()
-        },
+        "skipped": result.skipped,
+        "sources": {split: source_record(Path(path)) for split, path in archives.items()},
+        **result.stats,
     }
     return arrays, stats
+
+
+def source_record(path: Path) -> dict:
+    """What stats.json says of one source: its name and a digest of its content."""
+    if path.is_dir():
+        from transfer_study.data.directories import content_digest
+
+        return {"directory": path.name, "sha256": content_digest(path)}
+    return {"file": path.name, "sha256": file_digest(path, "sha256")}

@@ -98,7 +98,7 @@ def cifar10_image(label: int, rng: np.random.Generator, size: int = CIFAR10_SIZE
     return np.asarray(image, dtype=np.uint8)
 
 
-def _zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+def zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=ARCHIVE_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
     archive.writestr(info, data)
@@ -116,9 +116,9 @@ def write_beans_zip(path: Path, split: str, images_per_class: int, image_size: i
             for index in range(images_per_class):
                 buffer = io.BytesIO()
                 beans_image(label, rng, image_size).save(buffer, format="JPEG", quality=90)
-                _zip_entry(archive, f"{split}/{label}/{label}_{split}.{index}.jpg", buffer.getvalue())
+                zip_entry(archive, f"{split}/{label}/{label}_{split}.{index}.jpg", buffer.getvalue())
         if split == "train":
-            _zip_entry(archive, f"{split}/healthy/notes.txt.jpg", b"not an image\n")
+            zip_entry(archive, f"{split}/healthy/notes.txt.jpg", b"not an image\n")
 
 
 SPLITS_INDEX = {"train": 0, "validation": 1, "test": 2}
@@ -170,12 +170,12 @@ def write_cifar10_tar(path: Path, images_per_class: int, seed: int) -> None:
 
 
 def write_synthetic_source(path: Path, spec: dict) -> None:
-    """Write the archive a `synthetic:` source of the config describes."""
+    """Write the archive a `synthetic:` source of the config describes, in its format's layout."""
+    from transfer_study.data.formats import registry
+
+    write = registry.get(spec["format"]).write_synthetic
+    if write is None:
+        raise ValueError(f"dataset format {spec['format']!r} has no synthetic source")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if spec["format"] == "beans_zip":
-        split, count, size, seed = spec["split"], spec["images_per_class"], spec["image_size"], spec["seed"]
-        write_atomically(path, lambda partial: write_beans_zip(partial, split, count, size, seed))
-    else:
-        count, seed = spec["images_per_class"], spec["seed"]
-        write_atomically(path, lambda partial: write_cifar10_tar(partial, count, seed))
+    write_atomically(path, lambda partial: write(partial, spec))
