@@ -287,22 +287,37 @@ def test_class_names_of_a_directory_are_read_at_planning(tmp_path, monkeypatch):
         study_config.check_config(config)
 
 
+REGISTERED = "registered formats: beans_zip, cifar10_tar, image_folder"
+BEANS_FROM_A_DIRECTORY = {
+    "format": "beans_zip",
+    "splits": {"train": "mine", "validation": "v", "test": "t"},
+    "class_names": CLASSES,
+}
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"format": "tfrecord"}, "datasets.beans.format: unknown dataset format 'tfrecord'; registered formats: "
-         "beans_zip, cifar10_tar, image_folder"),
-        ({"splits": {"images": "mine"}}, "format image_folder needs exactly the keys {train, validation, test} "
-         "or {presplit} or {pool}"),
-        ({"splits": {"pool": "archive"}}, "datasets.beans.class_names: needed when the images come from an "
-         "archive (sources.archive is a file)"),
-        ({"format": "beans_zip", "splits": {"train": "mine", "validation": "v", "test": "t"},
-          "class_names": CLASSES}, "datasets.beans.splits.train: source 'mine' is a directory, and format "
-         "beans_zip reads files"),
-        ({"splits": {"pool": "elsewhere"}}, "sources.elsewhere.directory: 'no/such/folder' is not a directory"),
+        ({"format": "tfrecord"}, f"datasets.beans.format: unknown dataset format 'tfrecord'; {REGISTERED}"),
+        (
+            {"splits": {"images": "mine"}},
+            "needs exactly the keys {train, validation, test} or {presplit} or {pool}",
+        ),
+        (
+            {"splits": {"pool": "archive"}},
+            "datasets.beans.class_names: needed when the images come from an archive",
+        ),
+        (
+            BEANS_FROM_A_DIRECTORY,
+            "datasets.beans.splits.train: source 'mine' is a directory, and format beans_zip",
+        ),
+        (
+            {"splits": {"pool": "elsewhere"}},
+            "sources.elsewhere.directory: 'no/such/folder' is not a directory",
+        ),
         ({"test_fraction": 0.5, "validation_fraction": 0.5}, "validation_fraction + test_fraction is 1"),
     ],
-)  # fmt: skip
+)
 def test_config_errors_of_image_folder_name_the_key(tmp_path, monkeypatch, change, message):
     monkeypatch.chdir(tmp_path)
     write_folder(tmp_path / "mine", class_files("", {"cat": 10, "dog": 10}))

@@ -47,8 +47,9 @@ class ImageFolderError(ValueError):
     """A source whose folders do not fit the image_folder layout the config names."""
 
 
-def layout(dataset: dict) -> str | None:
-    return LAYOUTS.get(tuple(sorted(dataset["splits"], key=_split_order)))
+def layout(split_keys) -> str | None:
+    """per_split, presplit or pool from the keys of a dataset's `splits`; None for other keys."""
+    return LAYOUTS.get(tuple(sorted(split_keys, key=_split_order)))
 
 
 def _split_order(key: str) -> int:
@@ -191,7 +192,7 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
 
     where = ", ".join(str(Path(source)) for source in sources.values())
     try:
-        members = _placed_members(layout(dataset), sources)
+        members = _placed_members(layout(sources), sources)
         class_names = _class_names({m.label for m in members if m.label}, dataset.get("class_names"), where)
     except ImageFolderError as error:
         raise DatasetError(str(error)) from None
@@ -274,7 +275,7 @@ def _planned_members(config: dict, name: str) -> list[tuple[str, str | None]] | 
     from transfer_study.data.directories import listed_files
 
     dataset = config["datasets"][name]
-    kind = layout(dataset)
+    kind = layout(dataset["splits"])
     found = []
     for key, source in dataset["splits"].items():
         directory = _directory(config, source)
@@ -289,7 +290,7 @@ def _planned_members(config: dict, name: str) -> list[tuple[str, str | None]] | 
 def class_names(config: dict, name: str) -> list[str] | None:
     """The listed names, or the class folders of directory sources, read at planning."""
     listed = listed_class_names(config, name)
-    if listed is not None or layout(config["datasets"][name]) is None:
+    if listed is not None or layout(config["datasets"][name]["splits"]) is None:
         return listed
     try:
         members = _planned_members(config, name)
@@ -302,7 +303,7 @@ def train_images(config: dict, name: str) -> int | None:
     """From a synthetic spec, `expected_images.train`, or the files of directory sources (an upper
     bound there: a file that does not decode is skipped later); None for archives without either."""
     dataset = config["datasets"][name]
-    kind = layout(dataset)
+    kind = layout(dataset["splits"])
     if kind is None:
         return None
     validation_fraction, test_fraction = _fractions(dataset)
@@ -333,7 +334,7 @@ def train_images(config: dict, name: str) -> int | None:
 def config_errors(config: dict, name: str) -> list[str]:
     dataset = config["datasets"][name]
     where = f"datasets.{name}"
-    kind = layout(dataset)
+    kind = layout(dataset["splits"])
     errors = []
     if kind != "pool" and "test_fraction" in dataset:
         errors.append(f"{where}.test_fraction: only a pooled dataset (splits: {{pool: ...}}) is split by it")
