@@ -338,6 +338,41 @@ def test_config_errors_of_image_folder_name_the_key(tmp_path, monkeypatch, chang
     assert message in str(error.value)
 
 
+def test_the_preprocessing_params_change_with_the_layout_and_not_for_single_layout_formats():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    beans = study_config.preprocessing_spec(config, "beans")
+    assert "split_keys" not in beans and "splits" not in beans  # as before: its archives are inputs
+    config["datasets"]["mine"] = image_folder({"pool": "photos"}, class_names=CLASSES)
+    pooled = study_config.preprocessing_spec(config, "mine")
+    config["datasets"]["mine"]["splits"] = {"presplit": "photos"}
+    assert study_config.preprocessing_spec(config, "mine") != pooled
+
+
+def test_the_config_check_and_the_registry_import_no_keras_numpy_or_pillow():
+    """They run whenever Snakemake plans; the readers import those inside their functions."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import transfer_study.config; from transfer_study.data.formats import registry; "
+        "print(sorted({'keras', 'tensorflow', 'numpy', 'PIL'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_synthetic_source_of_a_format_without_a_writer_is_a_config_error(monkeypatch):
+    monkeypatch.setattr(registry, "FORMATS", dict(registry.FORMATS))
+    registry.register(DatasetFormat("no_writer", (("a",),), read=None, train_images=lambda c, n: None))
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["sources"]["cifar10"]["synthetic"]["format"] = "no_writer"
+    with pytest.raises(study_config.ConfigError) as error:
+        study_config.check_config(config)
+    assert "sources.cifar10.synthetic.format: no synthetic source of format 'no_writer'" in str(error.value)
+    assert "formats with one: beans_zip, cifar10_tar, image_folder" in str(error.value)
+
+
 def test_the_fingerprint_changes_with_an_image_and_not_with_a_touch(tmp_path):
     folder = write_folder(tmp_path / "mine", class_files("", {"cat": 3, "dog": 3}))
     record = tmp_path / "records/mine.json"

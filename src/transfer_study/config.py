@@ -301,4 +301,9 @@ def training_spec(config: dict, name: str) -> dict:
 def preprocessing_spec(config: dict, name: str) -> dict:
     """What preprocessing one dataset depends on besides its archives (which are inputs)."""
     dataset = config["datasets"][name]
-    return {key: value for key, value in dataset.items() if key not in ("splits", "image_size")}
+    spec = {key: value for key, value in dataset.items() if key not in ("splits", "image_size")}
+    if len(formats.get(dataset["format"]).split_keys) > 1:
+        # The sources are inputs, but which split key names them (a pool or a presplit folder, say)
+        # changes what is read from them.
+        spec["split_keys"] = sorted(dataset["splits"])
+    return spec
