@@ -237,6 +237,30 @@ def test_a_presplit_source_with_another_folder_beside_the_splits_is_refused(tmp_
         )
 
 
+def test_a_presplit_zip_made_on_a_mac_skips_its_metadata(tmp_path):
+    files = presplit_files("photos/") | {"__MACOSX/photos/train/cat/._000.png": b"\0\5\26\7"}
+    _, stats = preprocess_dataset(
+        image_folder({"presplit": "p"}), {"presplit": write_zip(tmp_path / "p.zip", files)}, 8
+    )
+    assert [(entry["member"], entry["reason"]) for entry in stats["skipped"]] == [
+        ("__MACOSX/photos/train/cat/._000.png", "macOS metadata")
+    ]
+
+
+def test_a_presplit_source_without_a_split_folder_is_an_error_naming_the_split(tmp_path):
+    files = presplit_files(counts={"train": 3, "test": 2})
+    with pytest.raises(DatasetError, match=r"\(validation\): no usable image of class\(es\) cat, dog"):
+        preprocess_dataset(
+            image_folder({"presplit": "p"}), {"presplit": write_folder(tmp_path / "p", files)}, 8
+        )
+
+
+def test_one_class_folder_is_an_error_saying_two_are_needed(tmp_path):
+    folder = write_folder(tmp_path / "pool", class_files("", {"cat": 6}))
+    with pytest.raises(DatasetError, match=r"1 class folder\(s\) \(cat\); a dataset needs at least two"):
+        preprocess_dataset(image_folder({"pool": "pool"}), {"pool": folder}, size=8)
+
+
 def test_a_split_without_a_class_is_an_error_naming_it(tmp_path):
     files = presplit_files()
     files = {name: data for name, data in files.items() if not name.startswith("test/dog/")}

@@ -92,11 +92,14 @@ def _skip_reason(name: str) -> str | None:
     return None
 
 
-def _wrapper_depth(names: list[str]) -> int:
-    """How many leading folders every name shares (each a folder around everything, not a class)."""
+def _wrapper_depth(names: list[str], kind: str) -> int:
+    """How many leading folders every name shares: folders around everything, each holding only one
+    folder. The last folder above the files stays a class, and a presplit source keeps its split folders."""
     parts = [PurePosixPath(name).parts for name in names]
     depth = 0
-    while parts and all(len(p) > depth + 1 for p in parts) and len({p[depth] for p in parts}) == 1:
+    while parts and all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1:
+        if kind == "presplit" and parts[0][depth] in SPLITS:
+            break
         depth += 1
     return depth
 
@@ -106,25 +109,22 @@ def classify(names: list[str], kind: str, split: str | None = None) -> list[Plac
 
     `kind` is per_split (with `split` the one the source holds), presplit or pool (split "pool").
     """
-    usable = [name for name in names if _skip_reason(name) is None]
-    depth = _wrapper_depth(usable)
+    depth = _wrapper_depth([name for name in names if _skip_reason(name) is None], kind)
     found = []
     for name in names:
-        reason = _skip_reason(name)
-        if reason:
-            found.append(Placement(split or "pool", None, reason))
-            continue
         parts = PurePosixPath(name).parts[depth:]
-        if kind == "presplit":
-            if len(parts) >= 2 and parts[0] not in SPLITS:
+        member_split = split or "pool"
+        if _skip_reason(name):
+            found.append(Placement(member_split, None, _skip_reason(name)))
+            continue
+        if kind == "presplit" and len(parts) >= 2:
+            if parts[0] not in SPLITS:
                 raise ImageFolderError(
                     f"member {name!r} sits in folder {parts[0]!r}, where a presplit source holds only "
                     "train/, validation/ and test/ (each of class folders); use splits: {pool: ...} for "
                     "one folder of class folders"
                 )
-            member_split, parts = (parts[0], parts[1:]) if len(parts) >= 2 else ("train", parts)
-        else:
-            member_split = split or "pool"
+            member_split, parts = parts[0], parts[1:]
         if len(parts) < 2:
             found.append(Placement(member_split, None, "not in a class folder"))
         else:
