@@ -212,8 +212,9 @@ def check_config(config: dict) -> None:
 
 def _batch_size_errors(config: dict) -> list[str]:
     errors = []
+    sound = {name for name in config["datasets"] if _dataset_is_sound(config, name)}
     for name, experiment in config["experiments"].items():
-        if not _dataset_is_sound(config, experiment["dataset"]) or "batch_size" not in experiment:
+        if experiment["dataset"] not in sound or "batch_size" not in experiment:
             continue  # a dangling dataset, format or source, reported by check_config
         available = train_images_before_run(config, experiment["dataset"])
         if available is not None and experiment["batch_size"] > available:
@@ -273,11 +274,9 @@ def _dataset_format_errors(config: dict, name: str) -> list[str]:
 
 
 def _dataset_is_sound(config: dict, name: str) -> bool:
-    dataset = config["datasets"].get(name)
-    return (
-        dataset is not None
-        and not _dataset_format_errors(config, name)
-        and all(source in config["sources"] for source in dataset["splits"].values())
+    dataset = config["datasets"][name]
+    return all(source in config["sources"] for source in dataset["splits"].values()) and not (
+        _dataset_format_errors(config, name)
     )
 
 

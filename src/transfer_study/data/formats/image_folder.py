@@ -21,6 +21,7 @@ skipped with its reason in stats.json.
 
 from __future__ import annotations
 
+import functools
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -272,8 +273,6 @@ def _directory(config: dict, source: str) -> Path | None:
 def _planned_members(config: dict, name: str) -> list[tuple[str, str | None]] | None:
     """(split, class or None) of every file of the dataset's directory sources, or None where a source
     is not a directory (or not there: the config check says so)."""
-    from transfer_study.data.directories import listed_files
-
     dataset = config["datasets"][name]
     kind = layout(dataset["splits"])
     found = []
@@ -281,10 +280,18 @@ def _planned_members(config: dict, name: str) -> list[tuple[str, str | None]] | 
         directory = _directory(config, source)
         if directory is None or not directory.is_dir():
             return None
-        names = [relative for relative, _ in listed_files(directory)]
-        placements = classify(names, kind, key if kind == "per_split" else None)
+        placements = classify(_listed_names(directory.resolve()), kind, key if kind == "per_split" else None)
         found += [(placement.split, placement.label) for placement in placements]
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _listed_names(directory: Path) -> list[str]:
+    """The folder's files, listed once per process: planning asks for every job of every experiment,
+    and the folder's record (transfer_study.data.directories) is what tells a later run of a change."""
+    from transfer_study.data.directories import listed_files
+
+    return [relative for relative, _ in listed_files(directory)]
 
 
 def class_names(config: dict, name: str) -> list[str] | None:
@@ -307,7 +314,9 @@ def train_images(config: dict, name: str) -> int | None:
     if kind is None:
         return None
     validation_fraction, test_fraction = _fractions(dataset)
-    synthetic = synthetic_spec(config, next(iter(dataset["splits"].values())))
+    synthetic = synthetic_spec(
+        config, dataset["splits"].get("train") or next(iter(dataset["splits"].values()))
+    )
     if synthetic and dataset.get("class_names"):
         per_class = synthetic.get("images_per_class", 20)
         held_out = 0
