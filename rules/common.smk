@@ -1,4 +1,5 @@
 # Helpers shared by all the .smk files (config validation, paths, the params each job depends on).
+import inspect
 import os
 import re
 import shutil
@@ -18,6 +19,7 @@ from transfer_study.imports import reached_modules  # noqa: E402
 from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
 from transfer_study.data.verified import verify_present_sources  # noqa: E402
 from transfer_study.data.directories import record_directory  # noqa: E402
+from transfer_study.data.formats import registry as formats  # noqa: E402
 
 for (
     _name,
@@ -149,6 +151,18 @@ def script_code(script):
     return [str(SCRIPTS / "_workflow.py")] + [str(module) for module in modules]
 
 
+def format_code(script, dataset_format):
+    """script_code without the modules of the other dataset formats: the registry imports every format,
+    but a job of one format runs only that format's functions, so editing another format reruns nothing
+    of it."""
+    others = {
+        os.path.relpath(inspect.getsourcefile(formats.get(name).read))
+        for name in formats.names()
+        if name != dataset_format
+    }
+    return [module for module in script_code(script) if module not in others]
+
+
 # --- sources ---------------------------------------------------------------------------------------
 
 
@@ -183,6 +197,11 @@ def download_spec(wildcards):
     return {key: source.get(key) for key in ("url", "checksums", "size")}
 
 
+def synthetic_code(wildcards):
+    source = config["sources"][source_named_by_path(wildcards)]
+    return format_code("synthetic_archive", source["synthetic"]["format"])
+
+
 def synthetic_spec(wildcards):
     return study_config.canonical_json(
         config["sources"][source_named_by_path(wildcards)]["synthetic"]
@@ -215,6 +234,10 @@ def dataset_directories(wildcards):
         for split, source in splits.items()
         if source in DIRECTORY_RECORDS
     }
+
+
+def preprocess_code(wildcards):
+    return format_code("preprocess", config["datasets"][wildcards.dataset]["format"])
 
 
 def preprocessing_spec(wildcards):

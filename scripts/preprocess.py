@@ -4,7 +4,7 @@ from _workflow import start
 
 log = start(snakemake)
 from transfer_study.data.arrays import save_arrays
-from transfer_study.data.datasets import preprocess_dataset
+from transfer_study.data.preprocessing import preprocess_dataset
 
 dataset = json.loads(snakemake.params.dataset)
 archives = {split: path for split, path in snakemake.input.items() if split != "code"}

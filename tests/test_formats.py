@@ -15,10 +15,11 @@ from PIL import Image
 
 from transfer_study import config as study_config
 from transfer_study.data import directories
-from transfer_study.data.datasets import DatasetError, preprocess_dataset
+from transfer_study.data.datasets import DatasetError
 from transfer_study.data.formats import registry
 from transfer_study.data.formats.base import DatasetFormat, ReadResult
-from transfer_study.data.synthetic import write_synthetic_source
+from transfer_study.data.formats.registry import write_synthetic_source
+from transfer_study.data.preprocessing import preprocess_dataset
 
 CLASSES = ["cat", "dog"]
 COLOURS = {"cat": (200, 30, 30), "dog": (30, 30, 200)}

@@ -1,6 +1,6 @@
 """Your own images end to end: image_folder datasets from a directory (pre-split) and from a zip (one pool
 split by the config), each trained by one tiny experiment through the real Snakefile; then a changed
-image reruns only what was made from its folder."""
+image reruns only what was made from its folder, and an edit of a format's module only its datasets."""
 
 import hashlib
 import json
@@ -94,8 +94,16 @@ def test_image_folder_datasets_run_end_to_end_and_a_changed_image_reruns_its_cha
     assert len(zipped["pool_split"]["members"]["train"]) == zipped["splits"]["train"]["total"] == 18
 
     assert planned_rules(workflow_dir) == []
+    # Another format's module is no code of these datasets' jobs.
+    beans_reader = workflow_dir / "src/transfer_study/data/formats/beans_zip.py"
+    beans_reader.write_text(beans_reader.read_text() + "\n# an edit\n")
+    assert planned_rules(workflow_dir) == []
+
     (workflow_dir / "photos/test/dog/000.png").write_bytes(image_bytes((20, 20, 160)))  # a changed image
     jobs = planned_rules(workflow_dir)
     assert ("preprocess", "dataset=folders, size=32") in jobs
     assert not [job for job in jobs if "zipped" in job[1] or job[0] in ("download", "synthetic_archive")]
     assert ("train", "experiment=folders-scratch, seed=0") in jobs
+    reader = workflow_dir / "src/transfer_study/data/formats/image_folder.py"
+    reader.write_text(reader.read_text() + "\n# an edit\n")
+    assert ("preprocess", "dataset=zipped, size=32") in planned_rules(workflow_dir)

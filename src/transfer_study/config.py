@@ -8,14 +8,12 @@ job depends on, so that Snakemake's params trigger reruns a job when, and only w
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any
 
 from transfer_study.data.formats import registry as formats
 from transfer_study.data.formats.cifar10_tar import CIFAR10_TRAIN_IMAGES_PER_CLASS  # noqa: F401 - benchmarks
+from transfer_study.digests import canonical_json, digest  # noqa: F401 - used by the rules and the report
 
 # Units a `trainable` list may name, per model (see models.trainable_units for their layers).
 TRAINABLE_UNITS = {
@@ -33,15 +31,6 @@ PRESENTATION_KEYS = ("study", "label", "group", "description")
 
 class ConfigError(ValueError):
     """A config that passed the schema but does not hold together."""
-
-
-def canonical_json(value: Any) -> str:
-    """One text for one value, whatever the order of its keys."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def digest(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
 # Top-level keys (and report.pdf) that change how a run goes, never what it computes or reports.

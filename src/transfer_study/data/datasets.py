@@ -18,7 +18,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transfer_study.data.archives import iter_tar_files, iter_zip_files
-from transfer_study.data.download import file_digest
 
 SPLITS = ("train", "validation", "test")
 # Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past
@@ -326,50 +325,3 @@ def duplicates_across_splits(arrays: dict[str, np.ndarray]) -> dict[str, int]:
         for index, first in enumerate(SPLITS)
         for second in SPLITS[index + 1 :]
     }
-
-
-def preprocess_dataset(
-    dataset: dict, archives: dict[str, Path], size: int, workers: int = 1
-) -> tuple[dict[str, np.ndarray], dict]:
-    """Arrays {x_<split>, y_<split>} for train/validation/test and the stats of the run, read by the
-    dataset's format from the registry (`archives` maps its split keys to files or folders)."""
-    from transfer_study.data.formats import registry
-
-    result = registry.get(dataset["format"]).read(dataset, archives, size, workers)
-    arrays, class_names = result.arrays, result.class_names
-    for split in SPLITS:
-        labels = arrays[f"y_{split}"]
-        if labels.size and labels.max() >= len(class_names):
-            raise DatasetError(
-                f"{split} labels reach {labels.max()}, but the config lists only "
-                f"{len(class_names)} class names"
-            )
-    for split, expected in (dataset.get("expected_images") or {}).items():
-        found = len(arrays[f"y_{split}"])
-        archive = Path(archives.get(split) or next(iter(archives.values()))).name
-        if found != expected:
-            raise DatasetError(
-                f"{split} split: {found} images read from {archive}, the config's "
-                f"expected_images.{split} says {expected}; check the archive (or the skipped members "
-                "in the log) before changing the number"
-            )
-    stats = {
-        "duplicates_across_splits": duplicates_across_splits(arrays),
-        "format": dataset["format"],
-        "class_names": class_names,
-        "image_shape": [size, size, 3],
-        "splits": {split: split_counts(arrays[f"y_{split}"], class_names) for split in SPLITS},
-        "skipped": result.skipped,
-        "sources": {split: source_record(Path(path)) for split, path in archives.items()},
-        **result.stats,
-    }
-    return arrays, stats
-
-
-def source_record(path: Path) -> dict:
-    """What stats.json says of one source: its name and a digest of its content."""
-    if path.is_dir():
-        from transfer_study.data.directories import content_digest
-
-        return {"directory": path.name, "sha256": content_digest(path)}
-    return {"file": path.name, "sha256": file_digest(path, "sha256")}

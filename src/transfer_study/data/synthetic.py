@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from transfer_study.files import write_atomically
-
 BEANS_CLASSES = ["angular_leaf_spot", "bean_rust", "healthy"]
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -167,15 +165,3 @@ def write_cifar10_tar(path: Path, images_per_class: int, seed: int) -> None:
         images, labels = cifar10_arrays(images_per_class, seed * 100 + 99)
         _tar_entry(archive, "cifar-10-batches-py/test_batch", _cifar_batch(images, labels, "test"))
         _tar_entry(archive, "cifar-10-batches-py/readme.html", b"<p>synthetic demo data</p>\n")
-
-
-def write_synthetic_source(path: Path, spec: dict) -> None:
-    """Write the archive a `synthetic:` source of the config describes, in its format's layout."""
-    from transfer_study.data.formats import registry
-
-    write = registry.get(spec["format"]).write_synthetic
-    if write is None:
-        raise ValueError(f"dataset format {spec['format']!r} has no synthetic source")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda partial: write(partial, spec))

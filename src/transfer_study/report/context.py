@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from transfer_study.config import digest
+from transfer_study.digests import digest
 
 METRICS = [f"{split}_{kind}" for split in ("train", "validation", "test") for kind in ("accuracy", "loss")]
 COLUMNS = [*METRICS, "train_minutes"]

@@ -40,6 +40,23 @@ def get(name: str) -> DatasetFormat:
         ) from None
 
 
+def write_synthetic_source(path, spec: dict) -> None:
+    """Write the file a `synthetic:` source of the config describes, in its format's layout.
+
+    Here, not in data/synthetic.py: the demo's pretraining draws its images with that module, and must
+    not reach every format through it."""
+    from pathlib import Path
+
+    from transfer_study.files import write_atomically
+
+    write = get(spec["format"]).write_synthetic
+    if write is None:
+        raise ValueError(f"dataset format {spec['format']!r} has no synthetic source")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, lambda partial: write(partial, spec))
+
+
 def split_key_choices(dataset_format: DatasetFormat) -> str:
     return " or ".join("{" + ", ".join(keys) + "}" for keys in dataset_format.split_keys)
 
