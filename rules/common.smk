@@ -151,16 +151,26 @@ def script_code(script):
     return [str(SCRIPTS / "_workflow.py")] + [str(module) for module in modules]
 
 
+def format_module(name):
+    """The module that declares format `name` (its FORMAT), or None where it is declared elsewhere."""
+    declaring = inspect.getmodule(formats.get(name).read)
+    return (
+        declaring.__file__
+        if getattr(declaring, "FORMAT", None) is formats.get(name)
+        else None
+    )
+
+
 def format_code(script, dataset_format):
     """script_code without the modules of the other dataset formats: the registry imports every format,
     but a job of one format runs only that format's functions, so editing another format reruns nothing
     of it."""
     others = {
-        os.path.relpath(inspect.getsourcefile(formats.get(name).read))
+        os.path.relpath(format_module(name))
         for name in formats.names()
-        if name != dataset_format
+        if name != dataset_format and format_module(name)
     }
-    return [module for module in script_code(script) if module not in others]
+    return [code for code in script_code(script) if code not in others]
 
 
 # --- sources ---------------------------------------------------------------------------------------
