@@ -1,8 +1,10 @@
-"""Preprocessing: archives in their published formats -> one compressed .npz per dataset and size.
+"""Decoding images, and the readers of the published archives (beans zips, the CIFAR-10 tar).
 
-Both readers take members straight from the archive in memory after archives.py has checked every
-member, so nothing is extracted to disk. Images are stored as uint8 (N, size, size, 3) with integer
-labels; the class names travel in the same file, in the order the labels count them.
+The dataset formats (data/formats/) read with these functions, and preprocessing.py turns what they
+read into one compressed .npz per dataset and size. The readers take members straight from the archive
+in memory after archives.py has checked every member, so nothing is extracted to disk. Images are
+stored as uint8 (N, size, size, 3) with integer labels; the class names travel in the same file, in
+the order the labels count them.
 """
 
 from __future__ import annotations
