@@ -1,4 +1,5 @@
 # Helpers shared by all the .smk files (config validation, paths, the params each job depends on).
+import inspect
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ from transfer_study.failures import known_failure  # noqa: E402
 from transfer_study.imports import reached_modules  # noqa: E402
 from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
 from transfer_study.data.verified import verify_present_sources  # noqa: E402
+from transfer_study.data.directories import record_directory  # noqa: E402
+from transfer_study.data.formats import registry as formats  # noqa: E402
 
 for (
     _name,
@@ -115,6 +118,16 @@ if workflow.exec_mode == ExecMode.DEFAULT:
         },
         say,
     )
+# A `directory:` source is read where it is; its input is a record of its files (paths, sizes, hashes),
+# rewritten here only when they change, so that exactly the jobs reading the folder run again then.
+DIRECTORY_RECORDS = {
+    name: f"{RESULTS}/data/directories/{name}.json"
+    for name, source in config["sources"].items()
+    if "directory" in source
+}
+if workflow.exec_mode == ExecMode.DEFAULT:
+    for _name, _record in DIRECTORY_RECORDS.items():
+        record_directory(Path(config["sources"][_name]["directory"]), Path(_record))
 BENCHMARKS = f"{RESULTS}/benchmarks"
 # Relative to the working folder, so that moving the checkout does not look like new inputs.
 PACKAGE = Path(os.path.relpath(Path(workflow.basedir) / "src" / "transfer_study"))
@@ -139,10 +152,34 @@ def script_code(script):
     return [str(SCRIPTS / "_workflow.py")] + [str(module) for module in modules]
 
 
+def format_module(name):
+    """The module that declares format `name` (its FORMAT), or None where it is declared elsewhere."""
+    declaring = inspect.getmodule(formats.get(name).read)
+    return (
+        declaring.__file__
+        if getattr(declaring, "FORMAT", None) is formats.get(name)
+        else None
+    )
+
+
+def format_code(script, dataset_format):
+    """script_code without the modules of the other dataset formats: the registry imports every format,
+    but a job of one format runs only that format's functions, so editing another format reruns nothing
+    of it."""
+    others = {
+        os.path.relpath(format_module(name))
+        for name in formats.names()
+        if name != dataset_format and format_module(name)
+    }
+    return [code for code in script_code(script) if code not in others]
+
+
 # --- sources ---------------------------------------------------------------------------------------
 
 
 def source_path(name):
+    if name in DIRECTORY_RECORDS:
+        return DIRECTORY_RECORDS[name]
     return f"{RESOURCES}/{config['sources'][name]['path']}"
 
 
@@ -161,7 +198,7 @@ def source_paths_of_kind(kind):
 def source_named_by_path(wildcards):
     """The source whose file a download or generator job writes."""
     for name, source in config["sources"].items():
-        if source["path"] == wildcards.path:
+        if source.get("path") == wildcards.path:
             return name
     raise WorkflowError(f"no source has path {wildcards.path!r}")
 
@@ -169,6 +206,11 @@ def source_named_by_path(wildcards):
 def download_spec(wildcards):
     source = config["sources"][source_named_by_path(wildcards)]
     return {key: source.get(key) for key in ("url", "checksums", "size")}
+
+
+def synthetic_code(wildcards):
+    source = config["sources"][source_named_by_path(wildcards)]
+    return format_code("synthetic_archive", source["synthetic"]["format"])
 
 
 def synthetic_spec(wildcards):
@@ -193,6 +235,20 @@ def dataset_file(dataset, size, suffix):
 def dataset_archives(wildcards):
     splits = config["datasets"][wildcards.dataset]["splits"]
     return {split: source_path(source) for split, source in splits.items()}
+
+
+def dataset_directories(wildcards):
+    """{split key: folder} of the dataset's directory sources, which the script reads in place."""
+    splits = config["datasets"][wildcards.dataset]["splits"]
+    return {
+        split: config["sources"][source]["directory"]
+        for split, source in splits.items()
+        if source in DIRECTORY_RECORDS
+    }
+
+
+def preprocess_code(wildcards):
+    return format_code("preprocess", config["datasets"][wildcards.dataset]["format"])
 
 
 def preprocessing_spec(wildcards):

@@ -8,7 +8,7 @@ localrules:
 
 rule synthetic_archive:
     input:
-        code=script_code("synthetic_archive"),
+        code=synthetic_code,
     output:
         f"{RESOURCES}/{{path}}",
     log:

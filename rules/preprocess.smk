@@ -4,7 +4,7 @@
 rule preprocess:
     input:
         unpack(dataset_archives),
-        code=script_code("preprocess"),
+        code=preprocess_code,
     output:
         arrays=dataset_file("{dataset}", "{size}", "npz"),
         stats=dataset_file("{dataset}", "{size}", "stats.json"),
@@ -22,5 +22,6 @@ rule preprocess:
         mem_mb=8000,
     params:
         dataset=preprocessing_spec,
+        directories=dataset_directories,
     script:
         "../scripts/preprocess.py"

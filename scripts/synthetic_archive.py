@@ -3,7 +3,7 @@ import json
 from _workflow import start
 
 log = start(snakemake)
-from transfer_study.data.synthetic import write_synthetic_source
+from transfer_study.data.formats.registry import write_synthetic_source
 
 spec = json.loads(snakemake.params.spec)
 write_synthetic_source(snakemake.output[0], spec)

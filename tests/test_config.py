@@ -29,6 +29,14 @@ EDITS = {
         "    model: vgg19\n",
         ["experiments.beans-1-softmax.model: 'vgg19' is not one of ['vgg16', 'squeezenet']"],
     ),
+    "unregistered dataset format": (
+        "    format: cifar10_tar\n",
+        "    format: cifar10_pickle\n",
+        [
+            "datasets.cifar10.format: unknown dataset format 'cifar10_pickle'; "
+            "registered formats: beans_zip, cifar10_tar, image_folder"
+        ],
+    ),
     "unknown layer": (
         "trainable: [fire8, fire9]",
         "trainable: [fire8, fire10]",

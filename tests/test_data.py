@@ -9,7 +9,8 @@ from PIL import Image
 
 from transfer_study.data import synthetic as demo
 from transfer_study.data.arrays import load_arrays, save_arrays
-from transfer_study.data.datasets import DatasetError, preprocess_dataset, stratified_split
+from transfer_study.data.datasets import DatasetError, stratified_split
+from transfer_study.data.preprocessing import preprocess_dataset
 
 BEANS = {"format": "beans_zip", "class_names": demo.BEANS_CLASSES}
 CIFAR = {

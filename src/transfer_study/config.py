@@ -8,11 +8,12 @@ job depends on, so that Snakemake's params trigger reruns a job when, and only w
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-from pathlib import PurePosixPath, PureWindowsPath
-from typing import Any
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from transfer_study.data.formats import registry as formats
+from transfer_study.data.formats.cifar10_tar import CIFAR10_TRAIN_IMAGES_PER_CLASS  # noqa: F401 - benchmarks
+from transfer_study.digests import canonical_json, digest  # noqa: F401 - used by the rules and the report
 
 # Units a `trainable` list may name, per model (see models.trainable_units for their layers).
 TRAINABLE_UNITS = {
@@ -22,7 +23,6 @@ TRAINABLE_UNITS = {
 # The smallest square input each model takes (VGG16's five poolings need 32 px; SqueezeNet's padding
 # adapts to any size the schema allows).
 MIN_IMAGE_SIZE = {"vgg16": 32, "squeezenet": 8}
-DATASET_SPLIT_KEYS = {"beans_zip": ["train", "validation", "test"], "cifar10_tar": ["archive"]}
 
 # Keys that only name or describe an experiment in the report: they never reach the training job, so
 # renaming a label does not retrain anything.
@@ -31,15 +31,6 @@ PRESENTATION_KEYS = ("study", "label", "group", "description")
 
 class ConfigError(ValueError):
     """A config that passed the schema but does not hold together."""
-
-
-def canonical_json(value: Any) -> str:
-    """One text for one value, whatever the order of its keys."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def digest(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
 
 
 # Top-level keys (and report.pdf) that change how a run goes, never what it computes or reports.
@@ -55,10 +46,10 @@ def without_run_settings(config: dict) -> dict:
 
 
 def source_kind(source: dict) -> str:
-    for kind in ("url", "synthetic", "pretrain"):
+    for kind in ("url", "synthetic", "pretrain", "directory"):
         if kind in source:
             return "download" if kind == "url" else kind
-    raise ConfigError(f"source {source!r} has neither url, synthetic nor pretrain")
+    raise ConfigError(f"source {source!r} has neither url, synthetic, pretrain nor directory")
 
 
 def _choices(values) -> str:
@@ -115,26 +106,21 @@ def _float_message(value: float, wanted) -> str:
     return f"{value!r} is not of type {wanted!r}"
 
 
-CIFAR10_TRAIN_IMAGES_PER_CLASS = 5000  # five training batches of 10,000 images, 1,000 per class each
-
-
 def train_images_before_run(config: dict, name: str) -> int | None:
-    """How many training images dataset `name` will have, where that is known before any job runs.
-
-    Known for synthetic archives (from their spec), for CIFAR-10 (fixed by the format) and for beans
-    when the config states `expected_images`; None otherwise.
-    """
+    """How many training images dataset `name` will have, where its format knows that before any job
+    runs (from a synthetic source's spec, the format itself, `expected_images` or a directory's files);
+    None otherwise."""
     dataset = config["datasets"][name]
-    classes = len(dataset["class_names"])
-    if dataset["format"] == "beans_zip":
-        synthetic = config["sources"][dataset["splits"]["train"]].get("synthetic")
-        if synthetic:
-            return synthetic["images_per_class"] * classes
-        return (dataset.get("expected_images") or {}).get("train")
-    synthetic = config["sources"][dataset["splits"]["archive"]].get("synthetic")
-    per_class = 5 * synthetic["images_per_class"] if synthetic else CIFAR10_TRAIN_IMAGES_PER_CLASS
-    held_out = int(round(per_class * dataset.get("validation_fraction", 0.2)))  # as stratified_split
-    return classes * (per_class - held_out)
+    return formats.get(dataset["format"]).train_images(config, name)
+
+
+def dataset_class_names(config: dict, name: str) -> list[str] | None:
+    """The dataset's class names as known at planning: listed in the config, or (for a format that can)
+    read from its sources; None where neither is possible (check_config reports that)."""
+    dataset_format = formats.get(config["datasets"][name]["format"])
+    if dataset_format.class_names is None:
+        return list(config["datasets"][name].get("class_names") or []) or None
+    return dataset_format.class_names(config, name)
 
 
 def check_config(config: dict) -> None:
@@ -144,6 +130,9 @@ def check_config(config: dict) -> None:
     datasets = config["datasets"]
     paths = {}
     for name, source in sources.items():
+        errors += _source_errors(name, source)
+        if "path" not in source:
+            continue
         relative = PurePosixPath(source["path"].replace("\\", "/"))
         if relative.is_absolute() or ".." in relative.parts or PureWindowsPath(source["path"]).drive:
             errors.append(
@@ -157,12 +146,7 @@ def check_config(config: dict) -> None:
             )
         paths[source["path"]] = name
     for name, dataset in datasets.items():
-        wanted = DATASET_SPLIT_KEYS[dataset["format"]]
-        if sorted(dataset["splits"]) != sorted(wanted):
-            errors.append(
-                f"datasets.{name}.splits: format {dataset['format']} needs exactly the keys "
-                f"{', '.join(wanted)}; got {_choices(dataset['splits'])}"
-            )
+        errors += _dataset_format_errors(config, name)
         split_sources = list(dataset["splits"].values())
         for source in sorted({source for source in split_sources if split_sources.count(source) > 1}):
             sharing = [split for split, used in dataset["splits"].items() if used == source]
@@ -217,19 +201,72 @@ def check_config(config: dict) -> None:
 
 def _batch_size_errors(config: dict) -> list[str]:
     errors = []
+    sound = {name for name in config["datasets"] if _dataset_is_sound(config, name)}
     for name, experiment in config["experiments"].items():
-        if experiment["dataset"] not in config["datasets"] or "batch_size" not in experiment:
-            continue
-        try:
-            available = train_images_before_run(config, experiment["dataset"])
-        except KeyError:  # a dangling source, reported above
-            continue
+        if experiment["dataset"] not in sound or "batch_size" not in experiment:
+            continue  # a dangling dataset, format or source, reported by check_config
+        available = train_images_before_run(config, experiment["dataset"])
         if available is not None and experiment["batch_size"] > available:
             errors.append(
                 f"experiments.{name}.batch_size: {experiment['batch_size']} is more than the {available} "
                 f"training images of dataset {experiment['dataset']!r}; choose at most {available}"
             )
     return errors
+
+
+def _source_errors(name: str, source: dict) -> list[str]:
+    errors = []
+    synthetic_format = source.get("synthetic", {}).get("format")
+    writers = [n for n in formats.names() if formats.get(n).write_synthetic is not None]
+    if synthetic_format is not None and synthetic_format not in writers:
+        errors.append(
+            f"sources.{name}.synthetic.format: no synthetic source of format {synthetic_format!r}; "
+            f"formats with one: {_choices(writers)}"
+        )
+    directory = source.get("directory")
+    if directory is not None and not Path(directory).is_dir():
+        where = "" if Path(directory).is_absolute() else f" (relative to the working directory {Path.cwd()})"
+        errors.append(
+            f"sources.{name}.directory: {directory!r} is not a directory{where}; give the folder that "
+            "holds the images"
+        )
+    return errors
+
+
+def _dataset_format_errors(config: dict, name: str) -> list[str]:
+    """The dataset's format is registered, its split keys are one of the format's sets, a directory
+    source feeds only a format that reads folders, and whatever the format itself checks."""
+    dataset = config["datasets"][name]
+    if dataset["format"] not in formats.names():
+        return [
+            f"datasets.{name}.format: unknown dataset format {dataset['format']!r}; registered formats: "
+            f"{_choices(formats.names())}"
+        ]
+    dataset_format = formats.get(dataset["format"])
+    if tuple(sorted(dataset["splits"])) not in {tuple(sorted(keys)) for keys in dataset_format.split_keys}:
+        return [
+            f"datasets.{name}.splits: format {dataset['format']} needs exactly the keys "
+            f"{formats.split_key_choices(dataset_format)}; got {_choices(dataset['splits'])}"
+        ]
+    errors = []
+    for split, source in dataset["splits"].items():
+        if "directory" in config["sources"].get(source, {}) and not dataset_format.reads_directories:
+            errors.append(
+                f"datasets.{name}.splits.{split}: source {source!r} is a directory, and format "
+                f"{dataset['format']} reads files; formats that read directories: "
+                f"{_choices(n for n in formats.names() if formats.get(n).reads_directories)}"
+            )
+    sources_defined = all(source in config["sources"] for source in dataset["splits"].values())
+    if dataset_format.config_errors is not None and sources_defined and not errors:
+        errors += dataset_format.config_errors(config, name)
+    return errors
+
+
+def _dataset_is_sound(config: dict, name: str) -> bool:
+    dataset = config["datasets"][name]
+    return all(source in config["sources"] for source in dataset["splits"].values()) and not (
+        _dataset_format_errors(config, name)
+    )
 
 
 def resolved_experiment(config: dict, name: str) -> dict:
@@ -245,11 +282,16 @@ def training_spec(config: dict, name: str) -> dict:
     """Everything a training job of this experiment depends on, and nothing else."""
     experiment = resolved_experiment(config, name)
     spec = {key: value for key, value in experiment.items() if key not in PRESENTATION_KEYS}
-    spec["num_classes"] = len(config["datasets"][experiment["dataset"]]["class_names"])
+    spec["num_classes"] = len(dataset_class_names(config, experiment["dataset"]))
     return spec
 
 
 def preprocessing_spec(config: dict, name: str) -> dict:
     """What preprocessing one dataset depends on besides its archives (which are inputs)."""
     dataset = config["datasets"][name]
-    return {key: value for key, value in dataset.items() if key not in ("splits", "image_size")}
+    spec = {key: value for key, value in dataset.items() if key not in ("splits", "image_size")}
+    if len(formats.get(dataset["format"]).split_keys) > 1:
+        # The sources are inputs, but which split key names them (a pool or a presplit folder, say)
+        # changes what is read from them.
+        spec["split_keys"] = sorted(dataset["splits"])
+    return spec

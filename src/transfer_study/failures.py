@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transfer_study.config import digest
+from transfer_study.digests import digest
 
 MARK = "TRAINING FAILED for experiment digest "
 

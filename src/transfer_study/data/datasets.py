@@ -1,8 +1,10 @@
-"""Preprocessing: archives in their published formats -> one compressed .npz per dataset and size.
+"""Decoding images, and the readers of the published archives (beans zips, the CIFAR-10 tar).
 
-Both readers take members straight from the archive in memory after archives.py has checked every
-member, so nothing is extracted to disk. Images are stored as uint8 (N, size, size, 3) with integer
-labels; the class names travel in the same file, in the order the labels count them.
+The dataset formats (data/formats/) read with these functions, and preprocessing.py turns what they
+read into one compressed .npz per dataset and size. The readers take members straight from the archive
+in memory after archives.py has checked every member, so nothing is extracted to disk. Images are
+stored as uint8 (N, size, size, 3) with integer labels; the class names travel in the same file, in
+the order the labels count them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transfer_study.data.archives import iter_tar_files, iter_zip_files
-from transfer_study.data.download import file_digest
 
 SPLITS = ("train", "validation", "test")
 # Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past
@@ -128,7 +129,7 @@ def read_beans_split(
     skipped, kept = [], []
     for name, data in members:
         parts = PurePosixPath(name).parts
-        if parts[0] == "__MACOSX" or parts[-1].startswith("._"):  # a Mac's resource forks, not images
+        if is_macos_metadata(name):
             skipped.append({"archive": archive.name, "member": name, "reason": "macOS metadata"})
             continue
         label = _beans_member_class(name)
@@ -148,22 +149,42 @@ def read_beans_split(
                 "config or check that this is the right archive."
             )
         kept.append((name, class_names.index(label), data))
+    x, y, names = decode_members(kept, size, workers, archive.name, skipped)
+    require_every_class(y, class_names, f"{archive} ({split})")
+    return x, y, skipped
+
+
+def is_macos_metadata(name: str) -> bool:
+    """A Mac's resource forks and folder metadata, which archives made on a Mac carry beside images."""
+    parts = PurePosixPath(name).parts
+    return parts[0] == "__MACOSX" or parts[-1].startswith("._")
+
+
+def decode_members(
+    kept: list[tuple[str, int, bytes]], size: int, workers: int, source_name: str, skipped: list[dict]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Decode (member, label, bytes) in order: images, labels and the names of the members kept; every
+    member that does not decode is appended to `skipped` with its reason and logged."""
     decoded = decode_many([data for _, _, data in kept], size, workers)
-    images, labels = [], []
+    images, labels, names = [], [], []
     for (name, label, _), result in zip(kept, decoded, strict=True):
         if isinstance(result, str):
-            skipped.append({"archive": archive.name, "member": name, "reason": result})
-            log.warning("%s: skipped %s: %s", archive.name, name, result)
+            skipped.append({"archive": source_name, "member": name, "reason": result})
+            log.warning("%s: skipped %s: %s", source_name, name, result)
         else:
             images.append(result)
             labels.append(label)
+            names.append(name)
+    return _stack(images, size), np.asarray(labels, dtype=np.int64), names
+
+
+def require_every_class(labels: np.ndarray, class_names: list[str], where: str) -> None:
     missing = sorted(set(class_names) - {class_names[label] for label in labels})
     if missing:
         raise DatasetError(
-            f"{archive} ({split}): no usable image of class(es) {', '.join(missing)}; every split "
+            f"{where}: no usable image of class(es) {', '.join(missing)}; every split "
             "needs every class of datasets.*.class_names."
         )
-    return _stack(images, size), np.asarray(labels, dtype=np.int64), skipped
 
 
 def _stack(images: list[np.ndarray], size: int) -> np.ndarray:
@@ -306,55 +327,3 @@ def duplicates_across_splits(arrays: dict[str, np.ndarray]) -> dict[str, int]:
         for index, first in enumerate(SPLITS)
         for second in SPLITS[index + 1 :]
     }
-
-
-def preprocess_dataset(
-    dataset: dict, archives: dict[str, Path], size: int, workers: int = 1
-) -> tuple[dict[str, np.ndarray], dict]:
-    """Arrays {x_<split>, y_<split>} for train/validation/test and the stats of the run."""
-    class_names = list(dataset["class_names"])
-    skipped: list[dict] = []
-    arrays: dict[str, np.ndarray] = {}
-    if dataset["format"] == "beans_zip":
-        for split in SPLITS:
-            x, y, split_skipped = read_beans_split(Path(archives[split]), split, class_names, size, workers)
-            arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-            skipped += split_skipped
-    elif dataset["format"] == "cifar10_tar":
-        parts = read_cifar10(Path(archives["archive"]), size)
-        x_all, y_all = parts["train"]
-        train, validation = stratified_split(y_all, dataset["validation_fraction"], dataset["split_seed"])
-        arrays["x_train"], arrays["y_train"] = x_all[train], y_all[train]
-        arrays["x_validation"], arrays["y_validation"] = x_all[validation], y_all[validation]
-        arrays["x_test"], arrays["y_test"] = parts["test"]
-    else:
-        raise DatasetError(f"unknown dataset format {dataset['format']!r}")
-    for split in SPLITS:
-        labels = arrays[f"y_{split}"]
-        if labels.size and labels.max() >= len(class_names):
-            raise DatasetError(
-                f"{split} labels reach {labels.max()}, but the config lists only "
-                f"{len(class_names)} class names"
-            )
-    for split, expected in (dataset.get("expected_images") or {}).items():
-        found = len(arrays[f"y_{split}"])
-        archive = Path(archives.get(split) or next(iter(archives.values()))).name
-        if found != expected:
-            raise DatasetError(
-                f"{split} split: {found} images read from {archive}, the config's "
-                f"expected_images.{split} says {expected}; check the archive (or the skipped members "
-                "in the log) before changing the number"
-            )
-    stats = {
-        "duplicates_across_splits": duplicates_across_splits(arrays),
-        "format": dataset["format"],
-        "class_names": class_names,
-        "image_shape": [size, size, 3],
-        "splits": {split: split_counts(arrays[f"y_{split}"], class_names) for split in SPLITS},
-        "skipped": skipped,
-        "sources": {
-            split: {"file": Path(path).name, "sha256": file_digest(path, "sha256")}
-            for split, path in archives.items()
-        },
-    }
-    return arrays, stats

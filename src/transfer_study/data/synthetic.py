@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from transfer_study.files import write_atomically
-
 BEANS_CLASSES = ["angular_leaf_spot", "bean_rust", "healthy"]
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -98,7 +96,7 @@ def cifar10_image(label: int, rng: np.random.Generator, size: int = CIFAR10_SIZE
     return np.asarray(image, dtype=np.uint8)
 
 
-def _zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+def zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     info = zipfile.ZipInfo(name, date_time=ARCHIVE_TIME)
     info.compress_type = zipfile.ZIP_DEFLATED
     archive.writestr(info, data)
@@ -116,9 +114,9 @@ def write_beans_zip(path: Path, split: str, images_per_class: int, image_size: i
             for index in range(images_per_class):
                 buffer = io.BytesIO()
                 beans_image(label, rng, image_size).save(buffer, format="JPEG", quality=90)
-                _zip_entry(archive, f"{split}/{label}/{label}_{split}.{index}.jpg", buffer.getvalue())
+                zip_entry(archive, f"{split}/{label}/{label}_{split}.{index}.jpg", buffer.getvalue())
         if split == "train":
-            _zip_entry(archive, f"{split}/healthy/notes.txt.jpg", b"not an image\n")
+            zip_entry(archive, f"{split}/healthy/notes.txt.jpg", b"not an image\n")
 
 
 SPLITS_INDEX = {"train": 0, "validation": 1, "test": 2}
@@ -167,15 +165,3 @@ def write_cifar10_tar(path: Path, images_per_class: int, seed: int) -> None:
         images, labels = cifar10_arrays(images_per_class, seed * 100 + 99)
         _tar_entry(archive, "cifar-10-batches-py/test_batch", _cifar_batch(images, labels, "test"))
         _tar_entry(archive, "cifar-10-batches-py/readme.html", b"<p>synthetic demo data</p>\n")
-
-
-def write_synthetic_source(path: Path, spec: dict) -> None:
-    """Write the archive a `synthetic:` source of the config describes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if spec["format"] == "beans_zip":
-        split, count, size, seed = spec["split"], spec["images_per_class"], spec["image_size"], spec["seed"]
-        write_atomically(path, lambda partial: write_beans_zip(partial, split, count, size, seed))
-    else:
-        count, seed = spec["images_per_class"], spec["seed"]
-        write_atomically(path, lambda partial: write_cifar10_tar(partial, count, seed))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from transfer_study.config import digest
+from transfer_study.digests import digest
 from transfer_study.report import claims as claim_checks
 from transfer_study.report import method
 from transfer_study.report.provenance import git_state

@@ -1,0 +1,102 @@
+"""A local folder of images as a source: nothing to download, and its content fingerprinted.
+
+Snakemake sees files, not what a folder holds. When the workflow is planned, each `directory:` source
+gets a record of its files (relative path, size and SHA-256 of each) written beside the results; the
+record is rewritten only when that list changes, so an added, removed or changed image makes the record
+newer than what was made from the folder, and exactly the jobs that read it run again. Hashing every
+image on every planning would be slow: each file's size, modification time, change time and inode are
+kept with its hash in a second file, and a file is hashed again only when one of those changes.
+
+Hidden files and folders (names that start with a dot: .DS_Store, .git, editors' backups) are neither
+fingerprinted nor read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from transfer_study.files import write_atomically
+
+CHUNK_BYTES = 1 << 20
+
+
+def listed_files(directory: Path) -> list[tuple[str, Path]]:
+    """(relative POSIX path, path) of every regular file below `directory` that is not hidden, sorted."""
+    directory = Path(directory)
+    found = []
+    for root, folders, files in os.walk(directory):
+        folders[:] = [folder for folder in folders if not folder.startswith(".")]
+        for name in files:
+            path = Path(root, name)
+            if not name.startswith(".") and path.is_file():
+                found.append((path.relative_to(directory).as_posix(), path))
+    return sorted(found)
+
+
+def iter_directory_files(directory: Path) -> Iterator[tuple[str, bytes]]:
+    """(relative path, content) of every file listed_files finds, in its order."""
+    for relative, path in listed_files(directory):
+        yield relative, path.read_bytes()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _stamp(path: Path) -> list[int]:
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+
+
+def fingerprint(directory: Path, known: dict | None = None) -> tuple[list[list], dict]:
+    """[[relative path, size, sha256], ...] of the folder's files, and the stamps and hashes to pass as
+    `known` next time (a file whose stamp is unchanged is not hashed again)."""
+    known = known or {}
+    entries, stamps = [], {}
+    for relative, path in listed_files(directory):
+        stamp = _stamp(path)
+        previous = known.get(relative)
+        sha256 = previous["sha256"] if previous and previous["stamp"] == stamp else _sha256(path)
+        stamps[relative] = {"stamp": stamp, "sha256": sha256}
+        entries.append([relative, stamp[0], sha256])
+    return entries, stamps
+
+
+def content_digest(directory: Path) -> str:
+    """One SHA-256 for the folder's content (paths, sizes, hashes), as recorded in stats.json."""
+    entries, _ = fingerprint(directory)
+    return hashlib.sha256(json.dumps(entries, separators=(",", ":")).encode()).hexdigest()
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, lambda partial: Path(partial).write_text(text))
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def record_directory(directory: Path, record: Path) -> bool:
+    """Write the folder's fingerprint to `record` when it differs from what is there; True if written."""
+    record = Path(record)
+    stamps_path = record.with_name(record.name + ".stamps")
+    entries, stamps = fingerprint(directory, _read_json(stamps_path))
+    text = json.dumps({"directory": str(directory), "files": entries}, indent=1) + "\n"
+    if _read_json(stamps_path) != stamps:
+        _write_text(stamps_path, json.dumps(stamps))
+    if record.is_file() and record.read_text() == text:
+        return False
+    _write_text(record, text)
+    return True

@@ -1,0 +1,408 @@
+"""image_folder: your own images, one sub-folder per class, in a folder or a zip or tar(.gz) of one.
+
+Three layouts, told apart by the keys of the dataset's `splits`:
+
+- `{train: A, validation: B, test: C}`: one source per split, each of class folders;
+- `{presplit: A}`: one source holding train/, validation/ and test/, each of class folders;
+- `{pool: A}`: one source of class folders, split here: `validation_fraction` and `test_fraction` of
+  every class (stratified), drawn with `split_seed`; stats.json records which image went where.
+
+Inside a source, folders that wrap everything (`photos/<class>/...`, or `train/<class>/...` in a
+train source) are looked through. A class is the first folder below that level, so a class may keep its
+images in sub-folders. Class names are the folder names, sorted, unless the dataset lists
+`class_names` (labels then count in that order, and the folders must match the list). Where a source
+is an archive the list is required, since the number of classes must be known before any job runs;
+for a directory source the folders are read when the workflow is planned.
+
+Images are read like the beans archives (transfer_study.data.datasets): any format Pillow reads, turned
+and converted as a viewer shows them, the same size limits, and every member that is not an image
+skipped with its reason in stats.json.
+"""
+
+from __future__ import annotations
+
+import functools
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
+
+from transfer_study.data.formats.base import DatasetFormat, ReadResult, listed_class_names, synthetic_spec
+
+SPLITS = ("train", "validation", "test")
+LAYOUTS = {SPLITS: "per_split", ("presplit",): "presplit", ("pool",): "pool"}
+DEFAULT_VALIDATION_FRACTION = 0.2
+DEFAULT_TEST_FRACTION = 0.2
+DEFAULT_SPLIT_SEED = 0
+
+
+class Placement(NamedTuple):
+    """Where a member goes: its split ("pool" before a pool is split), its class, or why it is skipped."""
+
+    split: str
+    label: str | None
+    reason: str | None
+
+
+class ImageFolderError(ValueError):
+    """A source whose folders do not fit the image_folder layout the config names."""
+
+
+def layout(split_keys) -> str | None:
+    """per_split, presplit or pool from the keys of a dataset's `splits`; None for other keys."""
+    return LAYOUTS.get(tuple(sorted(split_keys, key=_split_order)))
+
+
+def _split_order(key: str) -> int:
+    return SPLITS.index(key) if key in SPLITS else len(SPLITS)
+
+
+# --- reading members -------------------------------------------------------------------------------
+
+
+def _members(source: Path) -> list[tuple[str, bytes]]:
+    """(name, content) of every file of a folder, zip or tar, in name order."""
+    from transfer_study.data.archives import iter_tar_files, iter_zip_files
+    from transfer_study.data.datasets import MAX_ARCHIVE_BYTES
+    from transfer_study.data.directories import iter_directory_files, listed_files
+
+    if source.is_dir():
+        total = sum(path.stat().st_size for _, path in listed_files(source))
+        if total > MAX_ARCHIVE_BYTES:
+            raise ImageFolderError(
+                f"{source}: its files hold {total:,} bytes, over the limit of {MAX_ARCHIVE_BYTES:,} that "
+                "preprocessing reads into memory; use a smaller image size for the files, or fewer images"
+            )
+        return list(iter_directory_files(source))
+    if zipfile.is_zipfile(source):
+        return sorted(iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES))
+    if tarfile.is_tarfile(source):
+        return sorted(iter_tar_files(source, max_total_bytes=MAX_ARCHIVE_BYTES))
+    raise ImageFolderError(
+        f"{source}: neither a folder, a zip nor a tar archive; an image_folder source is one of those"
+    )
+
+
+def _skip_reason(name: str) -> str | None:
+    from transfer_study.data.datasets import is_macos_metadata
+
+    if is_macos_metadata(name):
+        return "macOS metadata"
+    if any(part.startswith(".") for part in PurePosixPath(name).parts):
+        return "hidden file"
+    return None
+
+
+def _wrapper_depth(names: list[str], kind: str) -> int:
+    """How many leading folders every name shares: folders around everything, each holding only one
+    folder. The last folder above the files stays a class, and a presplit source keeps its split folders."""
+    parts = [PurePosixPath(name).parts for name in names]
+    depth = 0
+    while parts and all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1:
+        if kind == "presplit" and parts[0][depth] in SPLITS:
+            break
+        depth += 1
+    return depth
+
+
+def classify(names: list[str], kind: str, split: str | None = None) -> list[Placement]:
+    """(split, class, skip reason) for every member name; the class is None where the member is skipped.
+
+    `kind` is per_split (with `split` the one the source holds), presplit or pool (split "pool").
+    """
+    depth = _wrapper_depth([name for name in names if _skip_reason(name) is None], kind)
+    found = []
+    for name in names:
+        parts = PurePosixPath(name).parts[depth:]
+        member_split = split or "pool"
+        if _skip_reason(name):
+            found.append(Placement(member_split, None, _skip_reason(name)))
+            continue
+        if kind == "presplit" and len(parts) >= 2:
+            if parts[0] not in SPLITS:
+                raise ImageFolderError(
+                    f"member {name!r} sits in folder {parts[0]!r}, where a presplit source holds only "
+                    "train/, validation/ and test/ (each of class folders); use splits: {pool: ...} for "
+                    "one folder of class folders"
+                )
+            member_split, parts = parts[0], parts[1:]
+        if len(parts) < 2:
+            found.append(Placement(member_split, None, "not in a class folder"))
+        else:
+            found.append(Placement(member_split, parts[0], None))
+    return found
+
+
+def _class_names(found_classes: set[str], listed: list[str] | None, where: str) -> list[str]:
+    if listed is None:
+        names = sorted(found_classes)
+        if len(names) < 2:
+            raise ImageFolderError(
+                f"{where}: {len(names)} class folder(s) ({', '.join(names) or 'none'}); a dataset needs at "
+                "least two, one folder per class"
+            )
+        return names
+    unlisted, missing = sorted(found_classes - set(listed)), sorted(set(listed) - found_classes)
+    if unlisted or missing:
+        problems = [f"folders not in the list: {', '.join(unlisted)}"] if unlisted else []
+        problems += [f"listed classes without a folder: {', '.join(missing)}"] if missing else []
+        raise ImageFolderError(
+            f"{where}: the class folders do not match datasets.*.class_names ({', '.join(listed)}): "
+            f"{'; '.join(problems)}. Rename the folders or change the list"
+        )
+    return list(listed)
+
+
+# --- the split of a pool ---------------------------------------------------------------------------
+
+
+def held_out_counts(count: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:
+    return int(round(count * validation_fraction)), int(round(count * test_fraction))
+
+
+def stratified_partition(labels, class_names: list[str], validation_fraction: float, test_fraction: float,
+                         seed: int) -> dict:  # fmt: skip
+    """Indices per split: the fractions of every class held out for validation and test, drawn with
+    `seed` (the same seed and images give the same split)."""
+    import numpy as np
+
+    from transfer_study.data.datasets import DatasetError
+
+    rng = np.random.default_rng(seed)
+    parts = {split: [] for split in SPLITS}
+    for label, name in enumerate(class_names):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        validation, test = held_out_counts(len(members), validation_fraction, test_fraction)
+        if min(validation, test, len(members) - validation - test) < 1:
+            raise DatasetError(
+                f"class {name!r} has {len(members)} usable image(s): too few to hold out "
+                f"{validation_fraction} for validation and {test_fraction} for test and keep some for "
+                "training; add images or change datasets.*.validation_fraction / test_fraction"
+            )
+        parts["validation"].append(members[:validation])
+        parts["test"].append(members[validation : validation + test])
+        parts["train"].append(members[validation + test :])
+    return {split: np.sort(np.concatenate(chunks)) for split, chunks in parts.items()}
+
+
+# --- the format's entries --------------------------------------------------------------------------
+
+
+def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> ReadResult:
+    from transfer_study.data.datasets import DatasetError, require_every_class
+
+    where = ", ".join(str(Path(source)) for source in sources.values())
+    try:
+        members = _placed_members(layout(sources), sources)
+        class_names = _class_names({m.label for m in members if m.label}, dataset.get("class_names"), where)
+    except ImageFolderError as error:
+        raise DatasetError(str(error)) from None
+    skipped = [{"archive": m.source, "member": m.name, "reason": m.reason} for m in members if m.reason]
+    decoded = {}
+    for split in sorted({m.split for m in members if m.label}):
+        kept = [(m.name, class_names.index(m.label), m.data) for m in members if m.label and m.split == split]
+        decoded[split] = _decoded(kept, size, workers, sources, split, skipped)
+    stats = {}
+    if "pool" in decoded:
+        decoded, stats["pool_split"] = _split_pool(*decoded.pop("pool"), class_names, dataset)
+    arrays = {}
+    for split in SPLITS:
+        x, y, _ = decoded.get(split) or _decoded([], size, workers, sources, split, skipped)
+        require_every_class(y, class_names, f"{where} ({split})")
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+    return ReadResult(arrays, class_names, skipped, stats)
+
+
+class _Member(NamedTuple):
+    source: str
+    name: str
+    data: bytes
+    split: str
+    label: str | None
+    reason: str | None
+
+
+def _placed_members(kind: str, sources: dict[str, Path]) -> list[_Member]:
+    placed = []
+    for key, source in sources.items():
+        source = Path(source)
+        members = _members(source)
+        try:
+            found = classify([name for name, _ in members], kind, key if kind == "per_split" else None)
+        except ImageFolderError as error:
+            raise ImageFolderError(f"{source}: {error}") from None
+        for (name, data), where in zip(members, found, strict=True):
+            placed.append(_Member(source.name, name, data, *where))
+    return placed
+
+
+def _decoded(kept: list, size: int, workers: int, sources: dict, split: str, skipped: list[dict]):
+    from transfer_study.data.datasets import decode_members
+
+    source_name = Path(sources.get(split) or next(iter(sources.values()))).name
+    return decode_members(kept, size, workers, source_name, skipped)
+
+
+def _split_pool(x, y, names: list[str], class_names: list[str], dataset: dict) -> tuple[dict, dict]:
+    """The pool's images per split, and the split as stats.json records it."""
+    validation_fraction, test_fraction = _fractions(dataset)
+    seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
+    indices = stratified_partition(y, class_names, validation_fraction, test_fraction, seed)
+    decoded = {split: (x[index], y[index], [names[i] for i in index]) for split, index in indices.items()}
+    record = {
+        "validation_fraction": validation_fraction,
+        "test_fraction": test_fraction,
+        "split_seed": seed,
+        "members": {split: split_names for split, (_, _, split_names) in decoded.items()},
+    }
+    return decoded, record
+
+
+def _fractions(dataset: dict) -> tuple[float, float]:
+    return (
+        dataset.get("validation_fraction", DEFAULT_VALIDATION_FRACTION),
+        dataset.get("test_fraction", DEFAULT_TEST_FRACTION),
+    )
+
+
+def _directory(config: dict, source: str) -> Path | None:
+    directory = config["sources"].get(source, {}).get("directory")
+    return Path(directory) if directory is not None else None
+
+
+def _planned_members(config: dict, name: str) -> list[tuple[str, str | None]] | None:
+    """(split, class or None) of every file of the dataset's directory sources, or None where a source
+    is not a directory (or not there: the config check says so)."""
+    dataset = config["datasets"][name]
+    kind = layout(dataset["splits"])
+    found = []
+    for key, source in dataset["splits"].items():
+        directory = _directory(config, source)
+        if directory is None or not directory.is_dir():
+            return None
+        placements = classify(_listed_names(directory.resolve()), kind, key if kind == "per_split" else None)
+        found += [(placement.split, placement.label) for placement in placements]
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _listed_names(directory: Path) -> list[str]:
+    """The folder's files, listed once per process: planning asks for every job of every experiment,
+    and the folder's record (transfer_study.data.directories) is what tells a later run of a change."""
+    from transfer_study.data.directories import listed_files
+
+    return [relative for relative, _ in listed_files(directory)]
+
+
+def class_names(config: dict, name: str) -> list[str] | None:
+    """The listed names, or the class folders of directory sources, read at planning."""
+    listed = listed_class_names(config, name)
+    if listed is not None or layout(config["datasets"][name]["splits"]) is None:
+        return listed
+    try:
+        members = _planned_members(config, name)
+    except ImageFolderError:
+        return None
+    return sorted({cls for _, cls in members if cls}) if members is not None else None
+
+
+def train_images(config: dict, name: str) -> int | None:
+    """From a synthetic spec, `expected_images.train`, or the files of directory sources (an upper
+    bound there: a file that does not decode is skipped later); None for archives without either."""
+    dataset = config["datasets"][name]
+    kind = layout(dataset["splits"])
+    if kind is None:
+        return None
+    validation_fraction, test_fraction = _fractions(dataset)
+    synthetic = synthetic_spec(
+        config, dataset["splits"].get("train") or next(iter(dataset["splits"].values()))
+    )
+    if synthetic and dataset.get("class_names"):
+        per_class = synthetic.get("images_per_class", 20)
+        held_out = 0
+        if kind == "pool":
+            held_out = sum(held_out_counts(per_class, validation_fraction, test_fraction))
+        return len(dataset["class_names"]) * (per_class - held_out)
+    if (dataset.get("expected_images") or {}).get("train"):
+        return dataset["expected_images"]["train"]
+    try:
+        members = _planned_members(config, name)
+    except ImageFolderError:
+        return None
+    if members is None:
+        return None
+    if kind != "pool":
+        return sum(1 for split, cls in members if cls and split == "train")
+    counts = {}
+    for _, cls in members:
+        if cls:
+            counts[cls] = counts.get(cls, 0) + 1
+    return sum(n - sum(held_out_counts(n, validation_fraction, test_fraction)) for n in counts.values())
+
+
+def config_errors(config: dict, name: str) -> list[str]:
+    dataset = config["datasets"][name]
+    where = f"datasets.{name}"
+    kind = layout(dataset["splits"])
+    errors = []
+    if kind != "pool" and "test_fraction" in dataset:
+        errors.append(f"{where}.test_fraction: only a pooled dataset (splits: {{pool: ...}}) is split by it")
+    if kind == "pool" and sum(_fractions(dataset)) >= 1:
+        errors.append(
+            f"{where}: validation_fraction + test_fraction is {sum(_fractions(dataset)):g}; together they "
+            "must leave some images for training (less than 1)"
+        )
+    if dataset.get("class_names") or kind is None:
+        return errors
+    archives = [source for source in dataset["splits"].values() if _directory(config, source) is None]
+    if archives:
+        errors.append(
+            f"{where}.class_names: needed when the images come from an archive (sources.{archives[0]} is a "
+            "file), since the number of classes must be known before it is read; list the class folders' "
+            "names, or give the images as a `directory:` source"
+        )
+        return errors
+    try:
+        members = _planned_members(config, name)
+    except ImageFolderError as error:
+        return errors + [f"{where}: {error}"]
+    classes = sorted({cls for _, cls in members or [] if cls})
+    if members is not None and len(classes) < 2:
+        errors.append(
+            f"{where}: its directories hold {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
+            "a dataset needs at least two, one folder per class"
+        )
+    return errors
+
+
+def write_synthetic(path: Path, spec: dict) -> None:
+    """A zip of PNGs with the beans demo's three classes: <class>/<n>.png, or <split>/<class>/<n>.png
+    where the spec names a split."""
+    import io
+
+    import numpy as np
+
+    from transfer_study.data import synthetic
+
+    split = spec.get("split")
+    rng = np.random.default_rng([spec["seed"], synthetic.SPLITS_INDEX.get(split, 3)])
+    with zipfile.ZipFile(path, "w") as archive:
+        for label in synthetic.BEANS_CLASSES:
+            for index in range(spec["images_per_class"]):
+                buffer = io.BytesIO()
+                synthetic.beans_image(label, rng, spec["image_size"]).save(buffer, format="PNG")
+                member = f"{label}/{index:04d}.png" if split is None else f"{split}/{label}/{index:04d}.png"
+                synthetic.zip_entry(archive, member, buffer.getvalue())
+
+
+FORMAT = DatasetFormat(
+    name="image_folder",
+    split_keys=tuple(LAYOUTS),
+    read=read,
+    train_images=train_images,
+    options=("validation_fraction", "test_fraction", "split_seed", "expected_images"),
+    reads_directories=True,
+    class_names=class_names,
+    config_errors=config_errors,
+    write_synthetic=write_synthetic,
+)

@@ -1,0 +1,65 @@
+"""The registered dataset formats, by name.
+
+Adding a format: write one module beside this one that defines `FORMAT = DatasetFormat(...)` (see
+base.py) and add it to BUILT_IN below. Importing this module imports no Keras, NumPy or Pillow: the
+config check at planning asks it.
+"""
+
+from __future__ import annotations
+
+from transfer_study.data.formats import beans_zip, cifar10_tar, image_folder
+from transfer_study.data.formats.base import DatasetFormat
+
+BUILT_IN = (beans_zip.FORMAT, cifar10_tar.FORMAT, image_folder.FORMAT)
+FORMATS: dict[str, DatasetFormat] = {}
+
+
+class UnknownFormatError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def register(dataset_format: DatasetFormat) -> DatasetFormat:
+    """Make a format known by its name; a second format of the same name is refused."""
+    if dataset_format.name in FORMATS and FORMATS[dataset_format.name] is not dataset_format:
+        raise ValueError(f"a dataset format named {dataset_format.name!r} is registered already")
+    FORMATS[dataset_format.name] = dataset_format
+    return dataset_format
+
+
+def names() -> list[str]:
+    return sorted(FORMATS)
+
+
+def get(name: str) -> DatasetFormat:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UnknownFormatError(
+            f"unknown dataset format {name!r}; registered formats: {', '.join(names())}"
+        ) from None
+
+
+def write_synthetic_source(path, spec: dict) -> None:
+    """Write the file a `synthetic:` source of the config describes, in its format's layout.
+
+    Here, not in data/synthetic.py: the demo's pretraining draws its images with that module, and must
+    not reach every format through it."""
+    from pathlib import Path
+
+    from transfer_study.files import write_atomically
+
+    write = get(spec["format"]).write_synthetic
+    if write is None:
+        raise ValueError(f"dataset format {spec['format']!r} has no synthetic source")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, lambda partial: write(partial, spec))
+
+
+def split_key_choices(dataset_format: DatasetFormat) -> str:
+    return " or ".join("{" + ", ".join(keys) + "}" for keys in dataset_format.split_keys)
+
+
+for _format in BUILT_IN:
+    register(_format)

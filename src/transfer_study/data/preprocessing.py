@@ -1,0 +1,61 @@
+"""Preprocessing one dataset: its format (from the registry) reads the sources, and every format's
+result gets the same checks (labels within the class names, `expected_images`) and the same stats.
+
+Apart from datasets.py (the image decoding and the published formats' readers) because this module
+reaches every format through the registry, and the demo's pretraining, which decodes images with
+datasets.py, must not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from transfer_study.data.datasets import SPLITS, DatasetError, duplicates_across_splits, split_counts
+from transfer_study.data.directories import content_digest
+from transfer_study.data.download import file_digest
+from transfer_study.data.formats import registry
+
+
+def preprocess_dataset(
+    dataset: dict, archives: dict[str, Path], size: int, workers: int = 1
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Arrays {x_<split>, y_<split>} for train/validation/test and the stats of the run, read by the
+    dataset's format from the registry (`archives` maps its split keys to files or folders)."""
+    result = registry.get(dataset["format"]).read(dataset, archives, size, workers)
+    arrays, class_names = result.arrays, result.class_names
+    for split in SPLITS:
+        labels = arrays[f"y_{split}"]
+        if labels.size and labels.max() >= len(class_names):
+            raise DatasetError(
+                f"{split} labels reach {labels.max()}, but the config lists only "
+                f"{len(class_names)} class names"
+            )
+    for split, expected in (dataset.get("expected_images") or {}).items():
+        found = len(arrays[f"y_{split}"])
+        archive = Path(archives.get(split) or next(iter(archives.values()))).name
+        if found != expected:
+            raise DatasetError(
+                f"{split} split: {found} images read from {archive}, the config's "
+                f"expected_images.{split} says {expected}; check the archive (or the skipped members "
+                "in the log) before changing the number"
+            )
+    stats = {
+        "duplicates_across_splits": duplicates_across_splits(arrays),
+        "format": dataset["format"],
+        "class_names": class_names,
+        "image_shape": [size, size, 3],
+        "splits": {split: split_counts(arrays[f"y_{split}"], class_names) for split in SPLITS},
+        "skipped": result.skipped,
+        "sources": {split: source_record(Path(path)) for split, path in archives.items()},
+        **result.stats,
+    }
+    return arrays, stats
+
+
+def source_record(path: Path) -> dict:
+    """What stats.json says of one source: its name and a digest of its content."""
+    if path.is_dir():
+        return {"directory": path.name, "sha256": content_digest(path)}
+    return {"file": path.name, "sha256": file_digest(path, "sha256")}

@@ -1,0 +1,109 @@
+"""Your own images end to end: image_folder datasets from a directory (pre-split) and from a zip (one pool
+split by the config), each trained by one tiny experiment through the real Snakefile; then a changed
+image reruns only what was made from its folder, and an edit of a format's module only its datasets."""
+
+import hashlib
+import json
+import re
+
+import pytest
+import yaml
+from conftest import snakemake
+from test_formats import class_files, image_bytes, presplit_files, write_folder, write_zip
+
+pytestmark = pytest.mark.workflow
+
+CONFIG = "config/mine.yaml"
+
+
+def tiny_experiment(study: str, dataset: str) -> dict:
+    return {
+        "study": study,
+        "dataset": dataset,
+        "model": "squeezenet",
+        "weights": None,
+        "trainable": "all",
+        "epochs": 1,
+        "batch_size": 8,
+    }
+
+
+def write_config(workdir) -> None:
+    """A directory with train/, validation/ and test/, and a zip of one pool of class folders fetched
+    from a file:// url, as a user would give them."""
+    write_folder(workdir / "photos", presplit_files(counts={"train": 8, "validation": 3, "test": 3}))
+    pool = write_zip(workdir.parent / "pool.zip", class_files("pool/", {"cat": 15, "dog": 15}))
+    config = {
+        "results": "results/mine",
+        "resources": "resources/mine",
+        "seeds": [0],
+        "sources": {
+            "photos": {"directory": "photos"},
+            "pool": {
+                "path": "data/pool.zip",
+                "url": pool.resolve().as_uri(),
+                "checksums": {"sha256": hashlib.sha256(pool.read_bytes()).hexdigest()},
+            },
+        },
+        "datasets": {
+            "folders": {"format": "image_folder", "splits": {"presplit": "photos"}, "image_size": 32},
+            "zipped": {
+                "format": "image_folder",
+                "splits": {"pool": "pool"},
+                "class_names": ["cat", "dog"],
+                "image_size": 32,
+                "validation_fraction": 0.2,
+                "test_fraction": 0.2,
+                "split_seed": 3,
+            },
+        },
+        "experiments": {
+            "folders-scratch": tiny_experiment("folders", "folders"),
+            "zipped-scratch": tiny_experiment("zipped", "zipped"),
+        },
+        "report": {"pdf": False},
+    }
+    (workdir / CONFIG).write_text(yaml.safe_dump(config))
+
+
+def planned_rules(workdir) -> list[tuple[str, str]]:
+    result = snakemake(workdir, "-n", "--cores", "2", "--configfile", CONFIG)
+    jobs = []
+    for block in re.split(r"\n\s*\n", result.stdout + result.stderr):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            jobs.append((rule.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
+def test_image_folder_datasets_run_end_to_end_and_a_changed_image_reruns_its_chain_only(workflow_dir):
+    write_config(workflow_dir)
+    snakemake(workflow_dir, "--cores", "2", "--configfile", CONFIG, timeout=600)
+    results = workflow_dir / "results/mine"
+    for name in ("folders-scratch", "zipped-scratch"):
+        metrics = json.loads((results / f"runs/{name}/seed0/metrics.json").read_text())
+        assert metrics["class_names"] == ["cat", "dog"]
+        assert metrics["test"]["images"] == 6  # 3 per class in test/; 20 % of 15 per class from the pool
+    assert (results / "report/report.html").exists() and (results / "summary.csv").exists()
+    folders = json.loads((results / "data/folders-32px.stats.json").read_text())
+    assert folders["splits"]["train"]["per_class"] == {"cat": 8, "dog": 8}
+    zipped = json.loads((results / "data/zipped-32px.stats.json").read_text())
+    assert zipped["pool_split"]["split_seed"] == 3
+    assert zipped["splits"]["validation"]["per_class"] == {"cat": 3, "dog": 3}
+    assert len(zipped["pool_split"]["members"]["train"]) == zipped["splits"]["train"]["total"] == 18
+
+    assert planned_rules(workflow_dir) == []
+    # Another format's module is no code of these datasets' jobs.
+    beans_reader = workflow_dir / "src/transfer_study/data/formats/beans_zip.py"
+    beans_reader.write_text(beans_reader.read_text() + "\n# an edit\n")
+    assert planned_rules(workflow_dir) == []
+
+    (workflow_dir / "photos/test/dog/000.png").write_bytes(image_bytes((20, 20, 160)))  # a changed image
+    jobs = planned_rules(workflow_dir)
+    assert ("preprocess", "dataset=folders, size=32") in jobs
+    assert not [job for job in jobs if "zipped" in job[1] or job[0] in ("download", "synthetic_archive")]
+    assert ("train", "experiment=folders-scratch, seed=0") in jobs
+    reader = workflow_dir / "src/transfer_study/data/formats/image_folder.py"
+    reader.write_text(reader.read_text() + "\n# an edit\n")
+    assert ("preprocess", "dataset=zipped, size=32") in planned_rules(workflow_dir)
