@@ -33,6 +33,9 @@ def test_the_failed_jobs_and_their_logs_are_read_from_snakemakes_log(tmp_path):
     log = tmp_path / "run.snakemake.log"
     log.write_text(SNAKEMAKE_LOG)
     assert failed_line(str(log)) == "Failed: 2 job(s); see results/demo/logs/train/beans-2/seed0.log"
+    # Snakemake passes onerror a list of logs in some of its code paths.
+    assert failed_line([str(log)]) == failed_line(str(log))
+    assert failed_line([]) == "Failed."
     log.write_text("Error in rule compile_pdf:\n    jobid: 40\n")
     assert failed_line(str(log)) == f"Failed; see Snakemake's log {log}"
 

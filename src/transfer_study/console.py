@@ -25,8 +25,13 @@ def failed_job_logs(snakemake_log: str) -> list[tuple[str, str | None]]:
     return list(dict.fromkeys(failures))
 
 
-def failed_line(snakemake_log_path: str | None) -> str:
-    """One line naming the logs of the jobs that failed (or Snakemake's log when none is known)."""
+def failed_line(snakemake_log_path) -> str:
+    """One line naming the logs of the jobs that failed (or Snakemake's log when none is known).
+
+    Snakemake hands `onerror` its log as a path, or as a list of paths in some of its code paths.
+    """
+    if isinstance(snakemake_log_path, list | tuple):
+        snakemake_log_path = next((str(path) for path in snakemake_log_path if path), None)
     text = ""
     if snakemake_log_path and Path(snakemake_log_path).exists():
         text = Path(snakemake_log_path).read_text(errors="replace")
