@@ -1,0 +1,7 @@
+"""One module per model family; importing it registers it. A new family is a module here plus its line
+below."""
+
+from transfer_study.models.families import (  # noqa: F401
+    squeezenet,
+    vgg16,
+)
