@@ -2,6 +2,10 @@
 below."""
 
 from transfer_study.models.families import (  # noqa: F401
+    convnexttiny,
+    efficientnetv2b0,
+    mobilenetv3small,
+    resnet50v2,
     squeezenet,
     vgg16,
 )
