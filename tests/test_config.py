@@ -3,6 +3,8 @@
 import pytest
 from conftest import snakemake
 
+from transfer_study.models import registry
+
 EDITS = {
     "unknown key": (
         "    optimizer: {name: adam, learning_rate: 0.001}\n",
@@ -27,7 +29,18 @@ EDITS = {
     "unknown model": (
         "    model: vgg16\n",
         "    model: vgg19\n",
-        ["experiments.beans-1-softmax.model: 'vgg19' is not one of ['vgg16', 'squeezenet']"],
+        [
+            "experiments.beans-1-softmax.model: unknown model 'vgg19'; registered models: "
+            + ", ".join(registry.names())
+        ],
+    ),
+    "unknown pretrained model": (
+        "pretrain: {model: squeezenet, ",
+        "pretrain: {model: squeezenet2, ",
+        [
+            "sources.squeezenet_imagenet.pretrain.model: unknown model 'squeezenet2'; registered models: "
+            + ", ".join(registry.names())
+        ],
     ),
     "unregistered dataset format": (
         "    format: cifar10_tar\n",

@@ -6,13 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from transfer_study.models.build import (
-    VGGPreprocess,
-    apply_trainable_plan,
-    build_model,
-    squeezenet_v1_1,
-    trainable_units,
-)
+from transfer_study.models.build import apply_trainable_plan, build_model, trainable_units
+from transfer_study.models.families.squeezenet import squeezenet_v1_1
+from transfer_study.models.layers import VGGPreprocess
 from transfer_study.models.weights import save_keras2_notop_h5
 
 REAL_SQUEEZENET = (

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from transfer_study.models.build import squeezenet_v1_1
+from transfer_study.models.families.squeezenet import squeezenet_v1_1
 from transfer_study.models.weights import (
     load_squeezenet_keras2_h5,
     save_keras2_notop_h5,

@@ -14,15 +14,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from transfer_study.data.formats import registry as formats
 from transfer_study.data.formats.cifar10_tar import CIFAR10_TRAIN_IMAGES_PER_CLASS  # noqa: F401 - benchmarks
 from transfer_study.digests import canonical_json, digest  # noqa: F401 - used by the rules and the report
-
-# Units a `trainable` list may name, per model (see models.trainable_units for their layers).
-TRAINABLE_UNITS = {
-    "vgg16": [f"block{i}" for i in range(1, 6)],
-    "squeezenet": ["conv1"] + [f"fire{i}" for i in range(2, 10)],
-}
-# The smallest square input each model takes (VGG16's five poolings need 32 px; SqueezeNet's padding
-# adapts to any size the schema allows).
-MIN_IMAGE_SIZE = {"vgg16": 32, "squeezenet": 8}
+from transfer_study.models import registry as model_registry
 
 # Keys that only name or describe an experiment in the report: they never reach the training job, so
 # renaming a label does not retrain anything.
@@ -167,36 +159,54 @@ def check_config(config: dict) -> None:
                 f"{where}.dataset: unknown dataset {experiment['dataset']!r}; "
                 f"defined datasets: {_choices(datasets)}"
             )
-        weights = experiment.get("weights")
-        if weights is not None and weights not in sources:
-            errors.append(
-                f"{where}.weights: unknown source {weights!r}; defined sources: {_choices(sources)} "
-                "(or null to train from scratch)"
-            )
-        elif weights is not None and _pretrained_model(sources[weights]) not in (None, experiment["model"]):
-            errors.append(
-                f"{where}.weights: source {weights!r} holds "
-                f"{_pretrained_model(sources[weights])} weights, not {experiment['model']}"
-            )
-        size = experiment.get("image_size") or datasets.get(experiment["dataset"], {}).get("image_size")
-        smallest = MIN_IMAGE_SIZE.get(experiment["model"])
-        if size is not None and smallest is not None and size < smallest:
-            errors.append(
-                f"{where}.image_size: {experiment['model']} takes images of at least {smallest} x "
-                f"{smallest} px; this experiment (or its dataset) asks for {size}"
-            )
-        trainable = experiment["trainable"]
-        if isinstance(trainable, list):
-            valid = TRAINABLE_UNITS[experiment["model"]]
-            unknown = [unit for unit in trainable if unit not in valid]
-            if unknown:
-                errors.append(
-                    f"{where}.trainable: unknown {experiment['model']} unit(s) "
-                    f"{', '.join(unknown)}; valid: none, all, or a list of {', '.join(valid)}"
-                )
+        if experiment["model"] not in model_registry.FAMILIES:
+            errors.append(f"{where}.model: {_unknown_model(experiment['model'])}")
+        else:
+            errors += _model_errors(where, experiment, config)
+    for name, source in sources.items():
+        model = _pretrained_model(source)
+        if model is not None and model not in model_registry.FAMILIES:
+            errors.append(f"sources.{name}.pretrain.model: {_unknown_model(model)}")
     errors += _batch_size_errors(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+
+
+def _unknown_model(name: str) -> str:
+    return f"unknown model {name!r}; registered models: {_choices(model_registry.names())}"
+
+
+def _model_errors(where: str, experiment: dict, config: dict) -> list[str]:
+    """The experiment's weights, image size and trainable units, against its model family."""
+    errors = []
+    family = model_registry.get(experiment["model"])
+    sources, datasets = config["sources"], config["datasets"]
+    weights = experiment.get("weights")
+    if weights is not None and weights not in sources:
+        errors.append(
+            f"{where}.weights: unknown source {weights!r}; defined sources: {_choices(sources)} "
+            "(or null to train from scratch)"
+        )
+    elif weights is not None and _pretrained_model(sources[weights]) not in (None, family.name):
+        errors.append(
+            f"{where}.weights: source {weights!r} holds "
+            f"{_pretrained_model(sources[weights])} weights, not {family.name}"
+        )
+    size = experiment.get("image_size") or datasets.get(experiment["dataset"], {}).get("image_size")
+    if size is not None and size < family.min_image_size:
+        errors.append(
+            f"{where}.image_size: {family.name} takes images of at least {family.min_image_size} x "
+            f"{family.min_image_size} px; this experiment (or its dataset) asks for {size}"
+        )
+    trainable = experiment["trainable"]
+    if isinstance(trainable, list):
+        unknown = [unit for unit in trainable if unit not in family.units]
+        if unknown:
+            errors.append(
+                f"{where}.trainable: unknown {family.name} unit(s) "
+                f"{', '.join(unknown)}; valid: none, all, or a list of {', '.join(family.units)}"
+            )
+    return errors
 
 
 def _batch_size_errors(config: dict) -> list[str]:

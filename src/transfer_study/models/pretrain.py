@@ -14,9 +14,7 @@ import numpy as np
 from transfer_study.data.datasets import decode_resized
 from transfer_study.data.synthetic import cifar10_arrays
 from transfer_study.files import write_atomically
-
-# The layer of models.build_model that feeds each base (no augmentation while pretraining).
-PREPROCESSING_LAYER = {"vgg16": "vgg16_preprocess", "squeezenet": "rescale"}
+from transfer_study.models import registry
 
 
 def source_task(spec: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +36,8 @@ def scale_to_unit_variance(model, base_name: str, images: np.ndarray) -> None:
     import keras
 
     base = model.get_layer(base_name)
-    preprocessing = model.get_layer(PREPROCESSING_LAYER[base_name])
+    # The layer of models.build_model that feeds the base (no augmentation while pretraining).
+    preprocessing = model.get_layer(registry.get(base_name).preprocessing_layer)
     batch = keras.Model(model.input, preprocessing.output)(images.astype("float32"))
     for layer in base.layers:
         if isinstance(layer, keras.layers.Conv2D):
@@ -53,7 +52,6 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     import keras
 
     from transfer_study.models.build import build_model
-    from transfer_study.models.weights import save_keras2_notop_h5, save_squeezenet_keras2_h5
     from transfer_study.training.loop import compile_model, one_hot
 
     keras.utils.set_random_seed(spec["seed"])
@@ -67,14 +65,15 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     }
     model = build_model(experiment, num_classes=10, weights_path=None)
     images, labels = source_task(spec)
-    scale_to_unit_variance(model, spec["model"], images[:64])
+    family = registry.get(spec["model"])
+    if family.unit_variance_init:
+        scale_to_unit_variance(model, family.name, images[:64])
     compile_model(model, experiment)
     history = model.fit(images, one_hot(labels, 10), batch_size=16, epochs=spec["epochs"], verbose=2)
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    save = save_keras2_notop_h5 if spec["model"] == "vgg16" else save_squeezenet_keras2_h5
-    base = model.get_layer(spec["model"])  # the base is a nested model named after it
-    write_atomically(destination, lambda partial: save(base, partial))
+    base = model.get_layer(family.name)  # the base is a nested model named after its family
+    write_atomically(destination, lambda partial: family.save_weights(base, partial))
     accuracy = history.history["accuracy"][-1]
     log(f"pretrained {spec['model']} on the synthetic source task: accuracy {accuracy:.3f}")
     return {"source_task_accuracy": float(accuracy)}

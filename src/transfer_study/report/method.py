@@ -7,14 +7,15 @@ experiments is described as it ran.
 
 from __future__ import annotations
 
-# How the report names each model; the one place to extend when a model is added.
-MODEL_TITLES = {"vgg16": "VGG16", "squeezenet": "SqueezeNet v1.1"}
 # Settings whose differences between experiments the method sentence names, in this order.
 VARYING = ("model", "weights", "trainable", "activation", "augmentation")
 
 
 def model_title(name: str) -> str:
-    return MODEL_TITLES.get(name, name)
+    """The model family's display name from the registry (the name itself for an unregistered one)."""
+    from transfer_study.models import registry
+
+    return registry.FAMILIES[name].display_name if name in registry.FAMILIES else name
 
 
 def _in_order(values) -> list:

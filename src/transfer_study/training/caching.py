@@ -17,8 +17,8 @@ models), and the cut is a tensor of that graph:
 - at least one frozen layer with weights lies in front of it (otherwise there is nothing to save).
 
 Anything else (augmentation or dropout in front of the first trainable layer, a nested model that cannot
-be traced, layer names that clash once flattened, a cache that would not fit in memory) falls back to
-ordinary training of the whole model, with the reason.
+be traced, a bare keras.ops operation in the graph, layer names that clash once flattened, a cache that
+would not fit in memory) falls back to ordinary training of the whole model, with the reason.
 
 Only `keras` and public Keras API: the same on the TensorFlow, JAX and PyTorch backends.
 """
@@ -140,6 +140,9 @@ def trace(model: keras.Model):
     calls: list[_Call] = []
 
     def apply(layer, args, kwargs, container_trainable: bool):
+        if not isinstance(layer, keras.layers.Layer):
+            # A keras.ops operation applied to a symbolic tensor (MobileNetV3's `x + 3.0`): no layer.
+            raise Unsplittable(f"{type(layer).__name__} operation {layer.name} is not a layer")
         trainable = container_trainable and layer.trainable
         if isinstance(layer, keras.Model):
             if _extra(args, kwargs):

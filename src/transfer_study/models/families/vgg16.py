@@ -1,0 +1,52 @@
+"""VGG16 (the beans study): keras.applications' VGG16 base, Caffe-style preprocessing, a dense head."""
+
+from __future__ import annotations
+
+from transfer_study.models.heads import dense_head
+from transfer_study.models.registry import ModelFamily, WeightsSource, register
+
+
+def build_base(input_shape, weights_path):
+    import keras
+
+    return keras.applications.VGG16(
+        include_top=False, weights=str(weights_path) if weights_path else None, input_shape=input_shape
+    )
+
+
+def preprocessing(name: str):
+    from transfer_study.models.layers import VGGPreprocess
+
+    return VGGPreprocess(name=name)
+
+
+def save_weights(base, path) -> None:
+    from transfer_study.models.weights import save_keras2_notop_h5
+
+    save_keras2_notop_h5(base, path)
+
+
+FAMILY = register(
+    ModelFamily(
+        name="vgg16",
+        display_name="VGG16",
+        build_base=build_base,
+        preprocessing=preprocessing,
+        preprocessing_layer="vgg16_preprocess",
+        # Layers are 'block5_conv1', 'block5_pool'; the input layer goes with block1.
+        units={f"block{i}": f"block{i}_" for i in range(1, 6)},
+        build_head=dense_head,
+        save_weights=save_weights,
+        default_weights=WeightsSource(
+            url="https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            checksums={"md5": "6d6bbae143d832006294945121d1f1fc"},
+            file_name="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            size=58889256,
+        ),
+        # Five 2x2 poolings.
+        min_image_size=32,
+        default_dropout=0.2,
+        unit_variance_init=True,
+    )
+)

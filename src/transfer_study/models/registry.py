@@ -1,0 +1,120 @@
+"""The model families an experiment's `model` may name, each declared in one module of models/families/.
+
+A family says everything the workflow needs to know about one backbone: how to build its base (a nested
+keras.Model named after the family, from a local weights file or random), the preprocessing layer in
+front of it, the units a `trainable` plan may name and which base layers each takes, the head, the
+smallest input, the default dropout, where Keras's own ImageNet no-top weights file is, and how to write
+a file of that layout (the demo's pretrained stand-ins).
+
+This module and the family modules import no Keras at import time: the config check and the Snakefile
+read the registry while planning. Keras is imported inside the functions that build.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class UnknownModel(ValueError):
+    """A model name that no family is registered under."""
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """A published no-top weights file: a `source` of the config (url, checksums, size) and its name.
+
+    Keras's file hashes are md5 (32 hex digits) or sha256 (64 hex digits); `checksums` keys them by
+    algorithm, as the config's sources do. `size` is in bytes, None where it is not known.
+    """
+
+    url: str
+    checksums: dict[str, str]
+    file_name: str
+    size: int | None = None
+
+    def as_source(self, folder: str = "weights") -> dict:
+        """The entry for the config's `sources`."""
+        source = {"path": f"{folder}/{self.file_name}", "url": self.url, "checksums": dict(self.checksums)}
+        if self.size is not None:
+            source["size"] = self.size
+        return source
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One backbone family. The callables import Keras themselves.
+
+    - build_base(input_shape, weights_path or None) -> keras.Model named `name`;
+    - preprocessing(layer_name) -> the layer turning raw 0..255 pixels into the base's input;
+    - units: unit name -> regular expression matched at the start of a base layer's name. A layer with
+      weights must match exactly one; a layer without weights whose name matches none (an input, a
+      padding, a layer Keras named itself) goes with the layer before it;
+    - build_head(x, num_classes, head) -> outputs, head being {"activation", "dropout"};
+    - save_weights(base, path) writes the base in the published file's layout.
+    """
+
+    name: str
+    display_name: str
+    build_base: Callable
+    preprocessing: Callable
+    preprocessing_layer: str
+    units: dict[str, str]
+    build_head: Callable
+    save_weights: Callable
+    default_weights: WeightsSource
+    min_image_size: int = 32
+    default_dropout: float = 0.2
+    # Scale every convolution to unit output spread before the demo's short pretraining (for bases
+    # without batch normalisation, whose signal otherwise fades; see models/pretrain.py).
+    unit_variance_init: bool = False
+    _patterns: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_patterns", {unit: re.compile(p) for unit, p in self.units.items()})
+
+    def matching_units(self, layer_name: str) -> list[str]:
+        """The units whose pattern matches `layer_name` (one, or none for a layer without weights)."""
+        return [unit for unit, pattern in self._patterns.items() if pattern.match(layer_name)]
+
+    def layer_units(self, base) -> dict[str, str]:
+        """{base layer name: unit} for every layer of the built base."""
+        assigned = {}
+        current = next(iter(self.units))
+        for layer in base.layers:
+            matching = self.matching_units(layer.name)
+            if len(matching) > 1:
+                raise ValueError(f"{self.name}: layer {layer.name!r} matches the units {matching}")
+            if not matching and layer.weights:
+                raise ValueError(
+                    f"{self.name}: layer {layer.name!r} has weights but belongs to none of the units "
+                    f"{', '.join(self.units)}"
+                )
+            current = matching[0] if matching else current
+            assigned[layer.name] = current
+        return assigned
+
+
+FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register(family: ModelFamily) -> ModelFamily:
+    if family.name in FAMILIES and FAMILIES[family.name] is not family:
+        raise ValueError(f"a model family named {family.name!r} is already registered")
+    FAMILIES[family.name] = family
+    return family
+
+
+def names() -> list[str]:
+    return sorted(FAMILIES)
+
+
+def get(name: str) -> ModelFamily:
+    if name not in FAMILIES:
+        raise UnknownModel(f"unknown model {name!r}; registered models: {', '.join(names())}")
+    return FAMILIES[name]
+
+
+# Last: the family modules register themselves with the functions above.
+from transfer_study.models import families  # noqa: E402, F401
