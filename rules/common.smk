@@ -13,6 +13,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transfer_study import config as study_config  # noqa: E402
+from transfer_study import grids as study_grids  # noqa: E402
 from transfer_study.failures import known_failure  # noqa: E402
 from transfer_study.imports import reached_modules  # noqa: E402
 from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
@@ -38,15 +39,19 @@ def config_error(lines):
 
 # Every schema violation first, each with its key path and the allowed keys or values; then
 # Snakemake's own validation fills the defaults in (it would crash on a value of the wrong type).
+# Grids first add their experiments (transfer_study/grids.py), which then go through the same checks.
 with open(Path(workflow.basedir) / "config/schema.yaml") as handle:
-    problems = study_config.schema_errors(config, yaml.safe_load(handle))
+    SCHEMA = yaml.safe_load(handle)
+GRIDS, problems = study_grids.expand_grids(config, SCHEMA)
+problems += study_config.schema_errors(config, SCHEMA)
 if problems:
     raise config_error(problems)
 validate(config, schema="../config/schema.yaml", set_default=True)
 try:
     study_config.check_config(config)
 except study_config.ConfigError as error:
-    raise config_error([line.strip() for line in str(error).splitlines()[1:]])
+    lines = [line.strip() for line in str(error).splitlines()[1:]]
+    raise config_error(study_grids.blame(lines, GRIDS))
 
 
 # Of the config as the user wrote it (defaults filled in), before anything below adds to it, and
@@ -76,6 +81,8 @@ def say(line):
 
 if not PDF.build:
     say(report_pdf.skipped_message(PDF))
+for line in study_grids.plan_lines(GRIDS, config["seeds"]):
+    say(line)
 # The HTML's provenance says whether the PDF was built. Scripts see the config, but it is no rerun
 # trigger: TeX appearing later builds the PDF alone, without rendering the HTML again.
 config["_pdf_plan"] = {"build": PDF.build, "reason": PDF.reason}
