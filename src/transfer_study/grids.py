@@ -26,7 +26,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from transfer_study.config import PRESENTATION_KEYS, ConfigError, _strict_validator
+from transfer_study.config import PRESENTATION_KEYS, _strict_validator
 
 DEFAULT_LIMIT = 200
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -224,7 +224,9 @@ def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[str]
                     "experiments; rename the grid or that experiment"
                 )
             elif experiment in owner:
-                errors.append(f"{where}: its experiment {experiment!r} is also one of grids.{owner[experiment]}")
+                errors.append(
+                    f"{where}: its experiment {experiment!r} is also one of grids.{owner[experiment]}"
+                )
             owner.setdefault(experiment, name)
         if errors:
             problems += list(dict.fromkeys(errors))  # one line for an error every point shares
@@ -254,7 +256,9 @@ def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: 
         return None, [f"{where}.exclude: leaves no combination of the axes to run"]
     grid = Grid(name, base_name, axes, excluded=math.prod(len(v) for v in axes.values()) - len(combinations))
     for point in combinations:
-        experiment = {key: value for key, value in base.items() if key not in PRESENTATION_KEYS}
+        experiment = copy.deepcopy(
+            {key: value for key, value in base.items() if key not in PRESENTATION_KEYS}
+        )
         for key, value in point.items():
             set_key(experiment, key, value)
         experiment_name = point_name(name, point, axes)
