@@ -126,6 +126,7 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 PACKAGE = Path(os.path.relpath(Path(workflow.basedir) / "src" / "transfer_study"))
 SEEDS = config["seeds"]
 EXPERIMENTS = list(config["experiments"])
+GRID_SPECS = {name: grid.spec() for name, grid in GRIDS.items()}
 
 
 def any_of(values):
@@ -322,6 +323,7 @@ def experiments_table_spec(wildcards):
         {
             "seeds": SEEDS,
             "experiments": {name: experiment(name) for name in EXPERIMENTS},
+            "grids": GRID_SPECS,
         }
     )
 
@@ -389,6 +391,7 @@ def figure_files(suffix):
     names += [
         f"{kind}-{study}" for kind in ("confusion", "reproduced") for study in studies()
     ]
+    names += [f"grid-{grid}" for grid in GRIDS]
     return {name: f"{FIGURES}/{name}.{suffix}" for name in names}
 
 
@@ -421,5 +424,6 @@ def report_spec(wildcards):
             # Only what the report's words depend on: whether the PDF is built does not change them.
             "report": {"language": config["report"]["language"]},
             "config_digest": CONFIG_DIGEST,
+            "grids": GRID_SPECS,
         }
     )

@@ -47,6 +47,7 @@ class Grid:
     def spec(self) -> dict:
         """What the report and the summary table need of the grid, as plain JSON."""
         return {
+            "name": self.name,
             "base": self.base,
             "axes": [
                 {"key": key, "name": short_name(key, self.axes), "values": [value_text(v) for v in values]}

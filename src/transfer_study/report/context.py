@@ -19,6 +19,7 @@ import jinja2
 import yaml
 
 from transfer_study.config import digest
+from transfer_study.report.grids import grid_sections
 
 METRICS = [f"{split}_{kind}" for split in ("train", "validation", "test") for kind in ("accuracy", "loss")]
 COLUMNS = [*METRICS, "train_minutes"]
@@ -326,6 +327,7 @@ def build_context(
             n_seeds=len(config["seeds"]), seeds=", ".join(str(seed) for seed in config["seeds"])
         ),
         "studies": studies,
+        "grids": grid_sections(config.get("grids", {}), metrics),
         "provenance": {
             **git_state(workflow_dir),
             "config_digest": config.get("config_digest") or digest(config),

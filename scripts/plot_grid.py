@@ -1,0 +1,11 @@
+import json
+
+from _workflow import start
+
+log = start(snakemake)
+from transfer_study.report.context import load_json_files, load_strings
+from transfer_study.report.grid_plots import plot_grid
+
+grid = json.loads(snakemake.params.grid)
+words = load_strings(snakemake.input.strings, snakemake.params.language)
+plot_grid(grid, load_json_files(snakemake.input.metrics), words, [snakemake.output.png, snakemake.output.pdf])
