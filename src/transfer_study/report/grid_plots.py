@@ -58,10 +58,11 @@ def heatmap(grid: dict, points: list[dict], axis, scale: tuple[float, float], ti
         if summary["mean"] is None:
             continue
         means[row, column] = summary["mean"]
-        text = f"{100 * summary['mean']:.1f}"
+        text = f"{100 * summary['mean']:.1f}%"
         if summary["n"] > 1:
             text += f"\n± {100 * summary['std']:.1f}"
-        axis.text(column, row, text, ha="center", va="center", fontsize=8)
+        dark = summary["mean"] < (scale[0] + scale[1]) / 2  # the low end of viridis is dark
+        axis.text(column, row, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
     image = axis.imshow(means, cmap="viridis", vmin=scale[0], vmax=scale[1], alpha=0.85)
     axis.set_xticks(range(len(columns["values"])), columns["values"], rotation=30, ha="right")
     axis.set_yticks(range(len(rows["values"])), rows["values"])
@@ -91,13 +92,15 @@ def plot_grid(grid: dict, metrics: list[dict], words: dict, outputs: list) -> No
         rows = -(-len(panels) // columns)
         size = (width * columns, height * rows)
         figure, grid_axes = plt.subplots(rows, columns, figsize=size, squeeze=False)
-        for panel, axis in itertools.zip_longest(panels, grid_axes.flat):
+        for index, (panel, axis) in enumerate(itertools.zip_longest(panels, grid_axes.flat)):
             if panel is None:
                 axis.set_visible(False)
                 continue
             members = [p for p in points if tuple(p["values"][2:]) == panel]
             title = ", ".join(f"{a['name']} {v}" for a, v in zip(axes[2:], panel, strict=True)) or None
             image = heatmap(grid, members, axis, scale, title)
+            if index % columns:  # the rows' axis is named once, left of the first panel of each row
+                axis.set_ylabel("")
         figure.colorbar(image, ax=grid_axes.ravel().tolist(), label=words[METRIC], shrink=0.8)
     figure.suptitle(words["fig_grid"].format(grid=grid["name"], metric=words[METRIC]), fontsize=9)
     save(figure, outputs)
