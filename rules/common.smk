@@ -395,6 +395,16 @@ def figure_files(suffix):
     return {name: f"{FIGURES}/{name}.{suffix}" for name in names}
 
 
+def grid_metrics(wildcards):
+    """The metrics of every run of one grid's experiments."""
+    names = list(GRIDS[wildcards.grid].points)
+    return [f"{run_dir(name, seed)}/metrics.json" for name, seed in runs(names)]
+
+
+def grid_spec(wildcards):
+    return study_config.canonical_json(GRID_SPECS[wildcards.grid])
+
+
 def dataset_stats():
     sizes = {
         (experiment(n)["dataset"], experiment(n)["image_size"]) for n in EXPERIMENTS

@@ -72,15 +72,6 @@ rule plot_study:
         "../scripts/plot_study.py"
 
 
-def grid_metrics(wildcards):
-    names = list(GRIDS[wildcards.grid].points)
-    return [f"{run_dir(name, seed)}/metrics.json" for name, seed in runs(names)]
-
-
-def grid_spec(wildcards):
-    return study_config.canonical_json(GRID_SPECS[wildcards.grid])
-
-
 rule plot_grid:
     input:
         metrics=grid_metrics,
