@@ -129,6 +129,11 @@ def test_a_base_written_in_place():
             "grids.g.axes.optimizer.learning_rate: value -1: -1 is less than or equal to the minimum of 0",
         ),
         (
+            {"base": "cifar10-stage1", "axes": {"optimizer.learning_rate": yaml.safe_load("[1e-3]")}},
+            "grids.g.axes.optimizer.learning_rate: value 1e-3: '1e-3' is not of type 'number' (YAML reads "
+            "1e-3 as text: write 0.001)",
+        ),
+        (
             {"base": "cifar10-stage1", "axes": {"epochs": [1]}, "exclude": [{"epochs": 3}]},
             "grids.g.exclude.0.epochs: 3 is not one of the axis's values (1)",
         ),

@@ -165,8 +165,18 @@ def _blamed(where: str, path: str, point: dict, message: str) -> str:
     """A schema error of one point, named by the axis whose value caused it, or else by the base."""
     for key, value in point.items():
         if path and (path == key or path.startswith(key + ".") or key.startswith(path + ".")):
+            if isinstance(value, str) and _reads_as_number(value):
+                message += f" (YAML reads {value} as text: write {float(value)!r})"
             return f"{where}.axes.{key}: value {value_text(value)}: {message}"
     return f"{where}.base{'.' + path if path else ''}: {message}"
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _point_errors(where: str, experiment: dict, point: dict, validator) -> list[str]:
