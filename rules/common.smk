@@ -127,6 +127,11 @@ PACKAGE = Path(os.path.relpath(Path(workflow.basedir) / "src" / "transfer_study"
 SEEDS = config["seeds"]
 EXPERIMENTS = list(config["experiments"])
 GRID_SPECS = {name: grid.spec() for name, grid in GRIDS.items()}
+# The report's study sections and figures show the experiments written by hand, set against the
+# write-ups; a grid's experiments have a section and a figure of their own.
+WRITTEN = [
+    n for n in EXPERIMENTS if not any(n in grid.points for grid in GRIDS.values())
+]
 
 
 def any_of(values):
@@ -336,17 +341,17 @@ STRINGS = "report/strings.yaml"
 
 
 def study_experiments(study):
-    return [name for name in EXPERIMENTS if experiment(name)["study"] == study]
+    return [name for name in WRITTEN if experiment(name)["study"] == study]
 
 
 def studies():
-    return sorted({experiment(name)["study"] for name in EXPERIMENTS})
+    return sorted({experiment(name)["study"] for name in WRITTEN})
 
 
 def figure_groups():
     """(study, group) of every curves figure: experiments of one group share a figure."""
     return sorted(
-        {(experiment(n)["study"], experiment(n)["group"] or n) for n in EXPERIMENTS}
+        {(experiment(n)["study"], experiment(n)["group"] or n) for n in WRITTEN}
     )
 
 
@@ -427,7 +432,7 @@ def report_spec(wildcards):
     return study_config.canonical_json(
         {
             "experiments": {name: experiment(name) for name in EXPERIMENTS},
-            "order": list(EXPERIMENTS),
+            "order": WRITTEN,
             "failed_runs": [list(run) for run in FAILED_RUNS],
             "seeds": SEEDS,
             "demo": config["demo"],
