@@ -39,7 +39,8 @@ def config_error(lines):
 
 # Every schema violation first, each with its key path and the allowed keys or values; then
 # Snakemake's own validation fills the defaults in (it would crash on a value of the wrong type).
-# Grids first add their experiments (transfer_study/grids.py), which then go through the same checks.
+# Before that, grids add their experiments (transfer_study/grids.py, which names a grid's own problems
+# by its key), so that these go through the same checks as the experiments written by hand.
 with open(Path(workflow.basedir) / "config/schema.yaml") as handle:
     SCHEMA = yaml.safe_load(handle)
 GRIDS, problems = study_grids.expand_grids(config, SCHEMA)
