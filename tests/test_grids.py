@@ -6,7 +6,7 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 
-from transfer_study.config import PRESENTATION_KEYS, training_spec
+from transfer_study.config import PRESENTATION_KEYS, schema_errors, training_spec
 from transfer_study.grids import expand_grids, main, value_text
 
 SCHEMA = yaml.safe_load((REPO / "config/schema.yaml").read_text())
@@ -58,7 +58,7 @@ def test_every_combination_becomes_an_experiment_named_from_its_values():
     }
     assert point["study"] == "beans" and point["group"] == "g"
     assert point["label"] == "learning_rate 1e-5, trainable block4+block5"
-    assert expanded(demo_with(config["grids"]["g"])).keys() == {"g"}  # the same names on every run
+    # The same names on every run.
     assert list(expanded(demo_with(config["grids"]["g"]))["g"].points) == list(grid.points)
 
 
@@ -157,6 +157,12 @@ def test_a_base_written_in_place():
 def test_a_bad_grid_names_its_key(grid, expected):
     problems = problems_of(demo_with(grid))
     assert any(expected in problem for problem in problems), problems
+
+
+def test_a_grid_of_the_wrong_shape_is_left_to_the_schema_which_names_it():
+    config = demo_with({"base": "cifar10-stage1", "axes": {"epochs": 1}})
+    assert expand_grids(config, SCHEMA) == ({}, [])
+    assert "grids.g.axes.epochs: 1 is not of type 'array'" in schema_errors(config, SCHEMA)
 
 
 def test_a_grid_past_the_limit_is_an_error_that_says_the_count():
