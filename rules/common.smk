@@ -14,6 +14,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transfer_study import config as study_config  # noqa: E402
+from transfer_study import grids as study_grids  # noqa: E402
 from transfer_study.failures import known_failure  # noqa: E402
 from transfer_study.imports import reached_modules  # noqa: E402
 from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
@@ -42,15 +43,20 @@ def config_error(lines):
 
 # Every schema violation first, each with its key path and the allowed keys or values; then
 # Snakemake's own validation fills the defaults in (it would crash on a value of the wrong type).
+# Before that, grids add their experiments (transfer_study/grids.py, which names a grid's own problems
+# by its key), so that these go through the same checks as the experiments written by hand.
 with open(Path(workflow.basedir) / "config/schema.yaml") as handle:
-    problems = study_config.schema_errors(config, yaml.safe_load(handle))
+    SCHEMA = yaml.safe_load(handle)
+GRIDS, problems = study_grids.expand_grids(config, SCHEMA)
+problems += study_config.schema_errors(config, SCHEMA)
 if problems:
     raise config_error(problems)
 validate(config, schema="../config/schema.yaml", set_default=True)
 try:
     study_config.check_config(config)
 except study_config.ConfigError as error:
-    raise config_error([line.strip() for line in str(error).splitlines()[1:]])
+    lines = [line.strip() for line in str(error).splitlines()[1:]]
+    raise config_error(study_grids.blame(lines, GRIDS))
 
 
 # Of the config as the user wrote it (defaults filled in), before anything below adds to it, and
@@ -80,6 +86,8 @@ def say(line):
 
 if not PDF.build:
     say(report_pdf.skipped_message(PDF))
+for line in study_grids.plan_lines(GRIDS, config["seeds"]):
+    say(line)
 # The HTML's provenance says whether the PDF was built. Scripts see the config, but it is no rerun
 # trigger: TeX appearing later builds the PDF alone, without rendering the HTML again.
 config["_pdf_plan"] = {"build": PDF.build, "reason": PDF.reason}
@@ -133,6 +141,12 @@ BENCHMARKS = f"{RESULTS}/benchmarks"
 PACKAGE = Path(os.path.relpath(Path(workflow.basedir) / "src" / "transfer_study"))
 SEEDS = config["seeds"]
 EXPERIMENTS = list(config["experiments"])
+GRID_SPECS = {name: grid.spec() for name, grid in GRIDS.items()}
+# The report's study sections and figures show the experiments written by hand, set against the
+# write-ups; a grid's experiments have a section and a figure of their own.
+WRITTEN = [
+    n for n in EXPERIMENTS if not any(n in grid.points for grid in GRIDS.values())
+]
 
 
 def any_of(values):
@@ -372,6 +386,7 @@ def experiments_table_spec(wildcards):
         {
             "seeds": SEEDS,
             "experiments": {name: experiment(name) for name in EXPERIMENTS},
+            "grids": GRID_SPECS,
         }
     )
 
@@ -396,17 +411,17 @@ if _claims_warning:
 
 
 def study_experiments(study):
-    return [name for name in EXPERIMENTS if experiment(name)["study"] == study]
+    return [name for name in WRITTEN if experiment(name)["study"] == study]
 
 
 def studies():
-    return sorted({experiment(name)["study"] for name in EXPERIMENTS})
+    return sorted({experiment(name)["study"] for name in WRITTEN})
 
 
 def figure_groups():
     """(study, group) of every curves figure: experiments of one group share a figure."""
     return sorted(
-        {(experiment(n)["study"], experiment(n)["group"] or n) for n in EXPERIMENTS}
+        {(experiment(n)["study"], experiment(n)["group"] or n) for n in WRITTEN}
     )
 
 
@@ -451,7 +466,18 @@ def figure_files(suffix):
     names += [
         f"{kind}-{study}" for kind in ("confusion", "reproduced") for study in studies()
     ]
+    names += [f"grid-{grid}" for grid in GRIDS]
     return {name: f"{FIGURES}/{name}.{suffix}" for name in names}
+
+
+def grid_metrics(wildcards):
+    """The metrics of every run of one grid's experiments."""
+    names = list(GRIDS[wildcards.grid].points)
+    return [f"{run_dir(name, seed)}/metrics.json" for name, seed in runs(names)]
+
+
+def grid_spec(wildcards):
+    return study_config.canonical_json(GRID_SPECS[wildcards.grid])
 
 
 def dataset_stats():
@@ -476,7 +502,7 @@ def report_spec(wildcards):
     return study_config.canonical_json(
         {
             "experiments": {name: experiment(name) for name in EXPERIMENTS},
-            "order": list(EXPERIMENTS),
+            "order": WRITTEN,
             # The data set formats name the data in the method's sentences.
             "datasets": {
                 name: {"format": config["datasets"][name]["format"]}
@@ -488,5 +514,6 @@ def report_spec(wildcards):
             # Only what the report's words depend on: whether the PDF is built does not change them.
             "report": {"language": config["report"]["language"]},
             "config_digest": CONFIG_DIGEST,
+            "grids": GRID_SPECS,
         }
     )

@@ -72,6 +72,32 @@ rule plot_study:
         "../scripts/plot_study.py"
 
 
+rule plot_grid:
+    input:
+        metrics=grid_metrics,
+        strings=STRINGS,
+        code=script_code("plot_grid"),
+    output:
+        png=report(
+            f"{FIGURES}/grid-{{grid}}.png",
+            caption="../report/captions/grid.rst",
+            category="Grids",
+            labels={"figure": "grid", "grid": "{grid}"},
+        ),
+        pdf=f"{FIGURES}/grid-{{grid}}.pdf",
+    log:
+        f"{LOGS}/figures/grid-{{grid}}.log",
+    wildcard_constraints:
+        grid=any_of(GRIDS),
+    conda:
+        "../envs/report.yaml"
+    params:
+        grid=grid_spec,
+        language=config["report"]["language"],
+    script:
+        "../scripts/plot_grid.py"
+
+
 rule report_context:
     input:
         metrics=metrics_files(),
@@ -98,6 +124,7 @@ rule render_html:
         **figure_files("png"),
         context=f"{REPORT}/context.json",
         template=f"{TEMPLATES}/report.html.j2",
+        partial=f"{TEMPLATES}/_grids.html.j2",
         strings=STRINGS,
         code=script_code("render_report"),
     output:
@@ -120,6 +147,7 @@ rule render_latex:
         **figure_files("pdf"),
         context=f"{REPORT}/context.json",
         template=f"{TEMPLATES}/report.tex.j2",
+        partial=f"{TEMPLATES}/_grids.tex.j2",
         strings=STRINGS,
         code=script_code("render_report"),
     output:

@@ -9,7 +9,7 @@ from transfer_study.report.words import load_strings
 
 template = Path(snakemake.input.template)
 latex = template.name.endswith(".tex.j2")
-not_figures = ("context", "template", "strings", "code")
+not_figures = ("context", "template", "partial", "strings", "code")
 figures = {key: path for key, path in snakemake.input.items() if key not in not_figures}
 if latex:  # LaTeX builds in its own folder, so it gets absolute paths
     figures = {key: str(Path(path).resolve()) for key, path in figures.items()}

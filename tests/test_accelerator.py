@@ -71,7 +71,7 @@ def test_model_jobs_take_no_gpu_token_and_one_thread_where_no_gpu_is_visible(wor
     output = result.stdout + result.stderr
     blocks = output.split("\n\n")
     models = [block for block in blocks if re.search(r"rule (train|evaluate|pretrain_backbone):", block)]
-    assert len(models) == 18 + 18 + 2
+    assert len(models) == 26 + 26 + 2  # (9 experiments + the 2 x 2 grid) x 2 seeds, twice; 2 backbones
     for block in models:
         assert "gpu=0" in block
         # Snakemake shows threads only above one: the pretraining takes two, every other job one.

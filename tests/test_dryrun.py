@@ -31,7 +31,8 @@ def test_demo_plans_the_same_dag_without_downloads(workflow_dir):
     assert jobs["synthetic_archive"] == 4
     assert jobs["pretrain_backbone"] == 2
     assert jobs["preprocess"] == 2
-    assert jobs["train"] == jobs["evaluate"] == 9 * 2
+    assert jobs["train"] == jobs["evaluate"] == (9 + 2 * 2) * 2  # nine experiments and the 2 x 2 grid
+    assert jobs["plot_grid"] == 1
 
 
 def test_unknown_weights_source_is_rejected_with_key_path_and_choices(workflow_dir):

@@ -29,6 +29,10 @@ def planned(workdir) -> set[tuple[str, str]]:
     return jobs
 
 
+# The demo's runs with one seed: nine experiments and the four of its 2 x 2 grid.
+RUNS = 9 + 4
+GRID = "cifar10-grid"
+
 # The PDF job is planned only where latexmk is (tests/test_pdf.py).
 PDF_RULES = {"compile_pdf"} if shutil.which("latexmk") else set()
 REPORT_RULES = {"report_context", "render_html", "render_latex", "all"} | PDF_RULES
@@ -86,7 +90,7 @@ def test_a_new_seed_adds_only_its_own_jobs(finished):
     edit(finished / "config/demo.yaml", "seeds: [0]", "seeds: [0, 5]")
     jobs = planned(finished)
     assert {wildcards.split("seed=")[1] for wildcards in rules_of(jobs, "train")} == {"5"}
-    assert len(rules_of(jobs, "train")) == len(rules_of(jobs, "evaluate")) == 9
+    assert len(rules_of(jobs, "train")) == len(rules_of(jobs, "evaluate")) == RUNS
     assert rules_of(jobs, "preprocess") == set()
 
 
@@ -105,7 +109,7 @@ def test_model_code_edit_retrains_everything_and_a_touch_retrains_nothing(finish
     assert rules_of(planned(finished), "train") == set()
     models.write_text(models.read_text() + "\n# an edit\n")
     jobs = planned(finished)
-    assert len(rules_of(jobs, "train")) == 9
+    assert len(rules_of(jobs, "train")) == RUNS
     assert rules_of(jobs, "preprocess") == set()
 
 
@@ -114,7 +118,7 @@ def test_evaluation_code_edit_does_not_retrain(finished):
     evaluation.write_text(evaluation.read_text() + "\n# an edit\n")
     jobs = planned(finished)
     assert rules_of(jobs, "train") == set()
-    assert len(rules_of(jobs, "evaluate")) == 9
+    assert len(rules_of(jobs, "evaluate")) == RUNS
 
 
 def test_template_edit_rerenders_only_that_format(finished):
@@ -126,7 +130,7 @@ def test_template_edit_rerenders_only_that_format(finished):
 def test_report_wording_edit_redraws_and_rerenders_without_retraining(finished):
     edit(finished / "report/strings.yaml", "  fig_epoch: epoch\n", "  fig_epoch: epoch number\n")
     rules = {name for name, _ in planned(finished)}
-    assert rules == {"plot_curves", "plot_study"} | REPORT_RULES
+    assert rules == {"plot_curves", "plot_study", "plot_grid"} | REPORT_RULES
 
 
 def test_plotting_code_edit_redraws_without_retraining(finished):
@@ -143,6 +147,42 @@ def test_a_module_reached_only_through_another_reruns_the_jobs_whose_code_reache
     caching = finished / "src/transfer_study/training/caching.py"
     caching.write_text(caching.read_text() + "\n# an edit\n")
     jobs = planned(finished)
-    assert len(rules_of(jobs, "train")) == 9
+    assert len(rules_of(jobs, "train")) == RUNS
     assert len(rules_of(jobs, "pretrain_backbone")) == 2
     assert rules_of(jobs, "preprocess") == set() and rules_of(jobs, "synthetic_archive") == set()
+
+
+def grid_point(learning_rate: str, trainable: str) -> str:
+    return f"experiment={GRID}--learning_rate-{learning_rate}--trainable-{trainable}, seed=0"
+
+
+def test_a_new_grid_value_trains_only_the_new_points(finished):
+    edit(
+        finished / "config/demo.yaml",
+        "optimizer.learning_rate: [0.001, 0.0001]",
+        "optimizer.learning_rate: [0.001, 0.0001, 0.00001]",
+    )
+    jobs = planned(finished)
+    new_points = {grid_point("1e-5", "none"), grid_point("1e-5", "fire8_fire9")}
+    assert rules_of(jobs, "train") == rules_of(jobs, "evaluate") == new_points
+    # The grid has a figure of its own; the study's figures show the experiments written by hand.
+    assert rules_of(jobs, "plot_grid") == {f"grid={GRID}"}
+    assert rules_of(jobs, "plot_curves") == rules_of(jobs, "plot_study") == set()
+    assert rules_of(jobs, "preprocess") == set() and rules_of(jobs, "pretrain_backbone") == set()
+
+
+def test_a_removed_grid_value_trains_nothing(finished):
+    rates = "optimizer.learning_rate: [0.001, 0.0001]"
+    edit(finished / "config/demo.yaml", rates, "optimizer.learning_rate: [0.001]")
+    jobs = planned(finished)
+    assert rules_of(jobs, "train") == rules_of(jobs, "evaluate") == set()
+    assert {name for name, _ in jobs} == {"aggregate", "plot_grid"} | REPORT_RULES
+    assert rules_of(jobs, "plot_grid") == {f"grid={GRID}"}
+
+
+def test_an_edited_grid_base_retrains_the_whole_grid_only(finished):
+    base = "      epochs: {}\n      trainable: none\n"
+    edit(finished / "config/demo.yaml", base.format(1), base.format(2))
+    jobs = planned(finished)
+    every_point = {grid_point(rate, unit) for rate in ("0.001", "0.0001") for unit in ("none", "fire8_fire9")}
+    assert rules_of(jobs, "train") == every_point

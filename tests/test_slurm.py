@@ -149,6 +149,7 @@ def slurm_run(cluster, tmp_path_factory) -> Path:
     demo["seeds"] = [0]
     demo["experiments"] = {name: demo["experiments"][name] for name in SLURM_EXPERIMENTS}
     demo.pop("defaults")
+    demo.pop("grids")
     config.write_text(yaml.safe_dump(demo, sort_keys=False))
     started = time.monotonic()
     snakemake(workdir, *localhost_cluster_args(), timeout=3000)

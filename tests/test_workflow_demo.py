@@ -17,10 +17,20 @@ def demo_config(workdir):
     return yaml.safe_load((workdir / "config/demo.yaml").read_text())
 
 
+def every_experiment(workdir) -> list[str]:
+    """The experiments written in the demo config and those its grids expand to."""
+    from transfer_study.grids import expand_grids
+
+    config = demo_config(workdir)
+    grids, problems = expand_grids(config, yaml.safe_load((workdir / "config/schema.yaml").read_text()))
+    assert problems == [] and grids
+    return list(config["experiments"])
+
+
 def test_every_experiment_and_seed_is_trained_and_evaluated(demo_run):
     config = demo_config(demo_run)
     results = demo_run / config["results"]
-    for name in config["experiments"]:
+    for name in every_experiment(demo_run):
         for seed in config["seeds"]:
             run = results / "runs" / name / f"seed{seed}"
             metrics = json.loads((run / "metrics.json").read_text())
@@ -36,7 +46,7 @@ def test_every_experiment_and_seed_is_trained_and_evaluated(demo_run):
             assert not (run / "backup").exists()  # resume state is dropped once a job is done
     with open(results / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(config["experiments"]) * len(config["seeds"])
+    assert len(rows) == len(every_experiment(demo_run)) * len(config["seeds"])
 
 
 def test_preprocessed_demo_data_went_through_the_real_readers(demo_run):
@@ -109,7 +119,7 @@ def test_snakemake_report_archive_of_the_demo(demo_run):
     snakemake(demo_run, "--configfile", "config/demo.yaml", "--report", "report.zip")
     with zipfile.ZipFile(demo_run / "report.zip") as archive:
         names = archive.namelist()
-    registered_files = ["report.html", "curves-cifar10-3.png", "confusion-beans.png"]
+    registered_files = ["report.html", "curves-cifar10-3.png", "confusion-beans.png", "grid-cifar10-grid.png"]
     for registered in registered_files + (["report.pdf"] if shutil.which("latexmk") else []):
         assert any(name.endswith("/" + registered) for name in names), (registered, names)
 
@@ -158,3 +168,22 @@ def test_every_job_imports_the_workflows_own_package(demo_run):
             imported[log] = Path(found.group(1)).resolve()
     assert len(imported) >= 30  # every script job of the demo (one seed)
     assert set(imported.values()) == {own}
+
+
+def test_the_demo_grid_is_in_the_summary_and_both_report_formats(demo_run):
+    """The 2 x 2 grid: one column per axis in the summary, its figure and table in HTML and LaTeX."""
+    results = demo_run / demo_config(demo_run)["results"]
+    with open(results / "summary.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["grid"] == "cifar10-grid"]
+    assert {(row["grid.optimizer.learning_rate"], row["grid.trainable"]) for row in rows} == {
+        (rate, unit) for rate in ("0.001", "0.0001") for unit in ("none", "fire8+fire9")
+    }
+    for row in rows:  # the axis columns say what the run's own settings say
+        assert float(row["learning_rate"]) == float(row["grid.optimizer.learning_rate"])
+    page = (results / "report/report.html").read_text()
+    assert 'data-figure="grid-cifar10-grid"' in page and 'data-grid="cifar10-grid"' in page
+    best = max(rows, key=lambda row: float(row["validation_accuracy"]))  # one seed: the mean is the run
+    assert f'data-best="{best["experiment"]}"' in page
+    tex = (results / "report/report.tex").read_text()
+    assert str((results / "report/figures/grid-cifar10-grid.pdf").resolve()) in tex
+    assert (results / "report/figures/grid-cifar10-grid.pdf").read_bytes()[:5] == b"%PDF-"

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from transfer_study.digests import digest
 from transfer_study.report import claims as claim_checks
 from transfer_study.report import method
+from transfer_study.report.grids import grid_sections
 from transfer_study.report.provenance import git_state
 from transfer_study.report.render import metric_difference, percent
 from transfer_study.report.results import best_run, experiment_entry, headline_metric, run_row
@@ -221,6 +222,7 @@ def build_context(
             n_seeds=len(config["seeds"]), seeds=", ".join(str(seed) for seed in config["seeds"])
         ),
         "studies": studies,
+        "grids": grid_sections(config.get("grids", {}), metrics),
         # Claims of a write-up none of whose parts ran: listed, never dropped.
         "claims_elsewhere": [
             {"study": study, "id": claim["id"], "text": claim.get(language) or claim["en"]}

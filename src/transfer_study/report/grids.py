@@ -1,0 +1,82 @@
+"""The report's grid section: per grid, validation accuracy over its axes with the spread over seeds, the
+best point chosen on validation accuracy (never on test), and a table with test accuracy beside it.
+
+Reads only the grid's spec (transfer_study.grids.Grid.spec) and the runs' metrics.json contents.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+# What a grid is judged on; test accuracy is shown beside it, never used to choose.
+METRIC = "validation_accuracy"
+SHOWN = ("validation_accuracy", "test_accuracy")
+
+
+def spread(values: list) -> dict:
+    """Mean and sample standard deviation of the finite values, and how many there were."""
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    if not finite:
+        return {"mean": None, "std": None, "n": 0}
+    return {
+        "mean": statistics.fmean(finite),
+        "std": statistics.stdev(finite) if len(finite) > 1 else 0.0,
+        "n": len(finite),
+    }
+
+
+def metric_of(metrics: dict, column: str):
+    split, kind = column.rsplit("_", 1)
+    return (metrics.get(split) or {}).get(kind)
+
+
+def point_results(grid: dict, metrics: list[dict]) -> list[dict]:
+    """Every point of the grid in its order, with the seeds' spread of each shown metric."""
+    by_experiment: dict[str, list] = {}
+    for item in metrics:
+        by_experiment.setdefault(item["experiment"], []).append(item)
+    keys = [axis["key"] for axis in grid["axes"]]
+    points = []
+    for point in grid["points"]:
+        runs = by_experiment.get(point["experiment"], [])
+        values = [point["values"][key] for key in keys]
+        names = [axis["name"] for axis in grid["axes"]]
+        points.append(
+            {
+                "experiment": point["experiment"],
+                "values": values,
+                "where": ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
+                "seeds": sorted(run["seed"] for run in runs),
+                **{column: spread([metric_of(run, column) for run in runs]) for column in SHOWN},
+            }
+        )
+    return points
+
+
+def best_point(points: list[dict]) -> dict | None:
+    """The point with the highest mean validation accuracy; test accuracy plays no part in the choice."""
+    ranked = [point for point in points if point[METRIC]["mean"] is not None]
+    return max(ranked, key=lambda point: point[METRIC]["mean"]) if ranked else None
+
+
+def grid_sections(grids: dict, metrics: list[dict]) -> list[dict]:
+    """One section per grid, in config order, as plain JSON for both templates."""
+    sections = []
+    for name, grid in grids.items():
+        points = point_results(grid, metrics)
+        best = best_point(points)
+        for point in points:
+            point["best"] = best is not None and point["experiment"] == best["experiment"]
+        sections.append(
+            {
+                "name": name,
+                "base": grid.get("base"),
+                "axes": grid["axes"],
+                "metric": METRIC,
+                "points": points,
+                "best": best,
+                "figure": f"grid-{name}",
+            }
+        )
+    return sections
