@@ -109,7 +109,8 @@ def test_the_html_and_latex_partials_show_the_sections_numbers(tmp_path, languag
     tex = latex.render(context={"grids": sections}, t=strings, figures={"grid-g": "/tmp/grid-g.pdf"})
     assert "\\includegraphics" in tex and "/tmp/grid-g.pdf" in tex
     best = sections[0]["best"]["validation_accuracy"]
-    assert f"{best['mean']:.4f}" in tex and f"{best['std']:.4f}" in tex
+    # Accuracies in percent with two decimals, as the write-ups show them.
+    assert f"{100 * best['mean']:.2f} \\%" in tex and f"{100 * best['std']:.2f} \\%" in tex
     assert "learning\\_rate" in tex and "learning_rate" not in tex.replace("learning\\_rate", "")
 
 
