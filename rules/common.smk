@@ -1,5 +1,4 @@
 # Helpers shared by all the .smk files (config validation, paths, the params each job depends on).
-import inspect
 import os
 import re
 import shutil
@@ -21,6 +20,7 @@ from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
 from transfer_study.data.verified import verify_present_sources  # noqa: E402
 from transfer_study.data.directories import record_directory  # noqa: E402
 from transfer_study.data.formats import registry as formats  # noqa: E402
+from transfer_study.models import registry as model_registry  # noqa: E402
 
 for (
     _name,
@@ -166,26 +166,39 @@ def script_code(script):
     return [str(SCRIPTS / "_workflow.py")] + [str(module) for module in modules]
 
 
-def format_module(name):
-    """The module that declares format `name` (its FORMAT), or None where it is declared elsewhere."""
-    declaring = inspect.getmodule(formats.get(name).read)
-    return (
-        declaring.__file__
-        if getattr(declaring, "FORMAT", None) is formats.get(name)
-        else None
-    )
+def declaring_file(entry, attribute):
+    """The file of the module that declares a registry entry as its `attribute` (a dataset format's
+    FORMAT, a model family's FAMILY), relative like script_code's paths; None where no module does.
+    """
+    for loaded in list(sys.modules.values()):
+        if getattr(loaded, attribute, None) is entry and getattr(
+            loaded, "__file__", None
+        ):
+            return os.path.relpath(loaded.__file__)
+    return None
 
 
-def format_code(script, dataset_format):
-    """script_code without the modules of the other dataset formats: the registry imports every format,
-    but a job of one format runs only that format's functions, so editing another format reruns nothing
-    of it."""
-    others = {
-        os.path.relpath(format_module(name))
-        for name in formats.names()
-        if name != dataset_format and format_module(name)
-    }
-    return [code for code in script_code(script) if code not in others]
+def registry_code(script, dataset_format=None, model=None):
+    """script_code without the modules of the dataset formats and model families the job does not use.
+
+    Each registry imports all of its entries, so every script that reaches one reaches them all; a job
+    runs only its own format's and model's functions, so editing another entry reruns nothing of it.
+    None keeps every entry of that registry.
+    """
+    unused = set()
+    if dataset_format is not None:
+        unused |= {
+            declaring_file(formats.get(name), "FORMAT")
+            for name in formats.names()
+            if name != dataset_format
+        }
+    if model is not None:
+        unused |= {
+            declaring_file(model_registry.get(name), "FAMILY")
+            for name in model_registry.names()
+            if name != model
+        }
+    return [code for code in script_code(script) if code not in unused]
 
 
 # --- sources ---------------------------------------------------------------------------------------
@@ -224,13 +237,20 @@ def download_spec(wildcards):
 
 def synthetic_code(wildcards):
     source = config["sources"][source_named_by_path(wildcards)]
-    return format_code("synthetic_archive", source["synthetic"]["format"])
+    return registry_code(
+        "synthetic_archive", dataset_format=source["synthetic"]["format"]
+    )
 
 
 def synthetic_spec(wildcards):
     return study_config.canonical_json(
         config["sources"][source_named_by_path(wildcards)]["synthetic"]
     )
+
+
+def pretrain_code(wildcards):
+    source = config["sources"][source_named_by_path(wildcards)]
+    return registry_code("pretrain_backbone", model=source["pretrain"]["model"])
 
 
 def pretrain_spec(wildcards):
@@ -262,7 +282,9 @@ def dataset_directories(wildcards):
 
 
 def preprocess_code(wildcards):
-    return format_code("preprocess", config["datasets"][wildcards.dataset]["format"])
+    return registry_code(
+        "preprocess", dataset_format=config["datasets"][wildcards.dataset]["format"]
+    )
 
 
 def preprocessing_spec(wildcards):
@@ -276,6 +298,20 @@ def preprocessing_spec(wildcards):
 
 def experiment(name):
     return study_config.resolved_experiment(config, name)
+
+
+def experiment_code(script):
+    """Input function: the code a job of one experiment runs, with its own model family and dataset
+    format only (registry_code)."""
+
+    def code(wildcards):
+        chosen = experiment(wildcards.experiment)
+        dataset_format = config["datasets"][chosen["dataset"]]["format"]
+        return registry_code(
+            script, dataset_format=dataset_format, model=chosen["model"]
+        )
+
+    return code
 
 
 def run_dir(name, seed):

@@ -25,7 +25,7 @@ rule synthetic_archive:
 
 rule pretrain_backbone:
     input:
-        code=script_code("pretrain_backbone"),
+        code=pretrain_code,
     output:
         f"{RESOURCES}/{{path}}",
     log:

@@ -7,7 +7,7 @@ rule evaluate:
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
         summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
         data=experiment_data,
-        code=script_code("evaluate"),
+        code=experiment_code("evaluate"),
     output:
         metrics=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/metrics.json",
     log:

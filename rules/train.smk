@@ -6,7 +6,7 @@ rule train:
     input:
         data=experiment_data,
         weights=experiment_weights,
-        code=script_code("train"),
+        code=experiment_code("train"),
     output:
         model=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras",
         history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",

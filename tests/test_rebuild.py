@@ -113,6 +113,23 @@ def test_model_code_edit_retrains_everything_and_a_touch_retrains_nothing(finish
     assert rules_of(jobs, "preprocess") == set()
 
 
+def test_a_model_family_edit_reruns_the_jobs_of_that_family_only(finished):
+    families = finished / "src/transfer_study/models/families"
+    unused = families / "resnet50v2.py"  # registered, but no demo experiment uses it
+    unused.write_text(unused.read_text() + "\n# an edit\n")
+    assert planned(finished) == set()
+    squeezenet = families / "squeezenet.py"
+    squeezenet.write_text(squeezenet.read_text() + "\n# an edit\n")
+    jobs = planned(finished)
+    retrained = {wildcards.split(",")[0] for wildcards in rules_of(jobs, "train")}
+    assert retrained and all(run.startswith("experiment=cifar10-") for run in retrained)
+    assert len(rules_of(jobs, "train")) == 3 + 4  # the three stages and the grid's four points
+    assert rules_of(jobs, "pretrain_backbone") == {
+        "path=weights/squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    }
+    assert rules_of(jobs, "preprocess") == set()
+
+
 def test_evaluation_code_edit_does_not_retrain(finished):
     evaluation = finished / "src/transfer_study/training/evaluation.py"
     evaluation.write_text(evaluation.read_text() + "\n# an edit\n")
