@@ -178,25 +178,25 @@ def declaring_file(entry, attribute):
     return None
 
 
-def registry_code(script, dataset_format=None, model=None):
+def registry_code(script, dataset_formats=None, models=None):
     """script_code without the modules of the dataset formats and model families the job does not use.
 
     Each registry imports all of its entries, so every script that reaches one reaches them all; a job
-    runs only its own format's and model's functions, so editing another entry reruns nothing of it.
-    None keeps every entry of that registry.
+    runs only the functions of the formats and families named here (None: all of that registry), so
+    editing another entry reruns nothing of it.
     """
     unused = set()
-    if dataset_format is not None:
+    if dataset_formats is not None:
         unused |= {
             declaring_file(formats.get(name), "FORMAT")
             for name in formats.names()
-            if name != dataset_format
+            if name not in dataset_formats
         }
-    if model is not None:
+    if models is not None:
         unused |= {
             declaring_file(model_registry.get(name), "FAMILY")
             for name in model_registry.names()
-            if name != model
+            if name not in models
         }
     return [code for code in script_code(script) if code not in unused]
 
@@ -238,7 +238,7 @@ def download_spec(wildcards):
 def synthetic_code(wildcards):
     source = config["sources"][source_named_by_path(wildcards)]
     return registry_code(
-        "synthetic_archive", dataset_format=source["synthetic"]["format"]
+        "synthetic_archive", dataset_formats=[source["synthetic"]["format"]]
     )
 
 
@@ -250,7 +250,7 @@ def synthetic_spec(wildcards):
 
 def pretrain_code(wildcards):
     source = config["sources"][source_named_by_path(wildcards)]
-    return registry_code("pretrain_backbone", model=source["pretrain"]["model"])
+    return registry_code("pretrain_backbone", models=[source["pretrain"]["model"]])
 
 
 def pretrain_spec(wildcards):
@@ -283,7 +283,7 @@ def dataset_directories(wildcards):
 
 def preprocess_code(wildcards):
     return registry_code(
-        "preprocess", dataset_format=config["datasets"][wildcards.dataset]["format"]
+        "preprocess", dataset_formats=[config["datasets"][wildcards.dataset]["format"]]
     )
 
 
@@ -308,7 +308,7 @@ def experiment_code(script):
         chosen = experiment(wildcards.experiment)
         dataset_format = config["datasets"][chosen["dataset"]]["format"]
         return registry_code(
-            script, dataset_format=dataset_format, model=chosen["model"]
+            script, dataset_formats=[dataset_format], models=[chosen["model"]]
         )
 
     return code

@@ -117,7 +117,9 @@ def test_a_model_family_edit_reruns_the_jobs_of_that_family_only(finished):
     families = finished / "src/transfer_study/models/families"
     unused = families / "resnet50v2.py"  # registered, but no demo experiment uses it
     unused.write_text(unused.read_text() + "\n# an edit\n")
-    assert planned(finished) == set()
+    # The summary and the report read the registry (model names), so they are redone; no model job is.
+    model_rules = {"train", "evaluate", "pretrain_backbone", "preprocess", "synthetic_archive"}
+    assert not {name for name, _ in planned(finished)} & model_rules
     squeezenet = families / "squeezenet.py"
     squeezenet.write_text(squeezenet.read_text() + "\n# an edit\n")
     jobs = planned(finished)

@@ -554,3 +554,21 @@ def test_method_sentences_follow_the_settings_that_differ():
     assert strings["method_augmentation"].format(kinds=kinds, which=which) in text
     assert strings["method_cache"] not in text
     assert method.model_title("vgg16") == "VGG16" and method.model_title("resnet50") == "resnet50"
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+def test_a_format_without_words_of_its_own_is_named_by_its_data_set(language):
+    strings = load_strings(STRINGS, language)
+    formats = {"leaves": "image_folder"}
+    stats = {
+        "dataset": "leaves",
+        "class_names": ["healthy", "rust"],
+        "splits": {"train": {"total": 40}, "validation": {"total": 10}, "test": {"total": 10}},
+        "image_shape": [64, 64, 3],
+    }
+    sentence = method.data_sentence(stats, formats, strings)
+    assert "leaves" in sentence and "healthy, rust" in sentence and "64x64" in sentence
+    assert "{" not in sentence
+    settings = [{"model": "resnet50v2", "dataset": "leaves"}]
+    title = method.part_title(1, settings, formats, strings)
+    assert "ResNet50V2" in title and "leaves" in title

@@ -30,7 +30,13 @@ def _join(items: list[str], t: dict) -> str:
 def part_title(number: int, settings: list[dict], formats: dict[str, str], t: dict) -> str:
     """`Part 1: VGG16 on the beans leaf images`, from the models and data sets the experiments use."""
     models = _join([model_title(s["model"]) for s in _unique(settings, "model")], t)
-    datasets = _join([dataset_words(s["dataset"], formats, t, "on") for s in _unique(settings, "dataset")], t)
+    datasets = _join(
+        [
+            dataset_words(s["dataset"], formats, t, "on").format(name=s["dataset"])
+            for s in _unique(settings, "dataset")
+        ],
+        t,
+    )
     return t["part_title"].format(number=number, models=models, datasets=datasets)
 
 
@@ -39,9 +45,10 @@ def _unique(settings: list[dict], key: str) -> list[dict]:
 
 
 def dataset_words(name: str, formats: dict[str, str], t: dict, kind: str) -> str:
-    """The words of a data set's format (`dataset_on_beans_zip`...), or generic ones with its name."""
+    """The words of a data set's format (`dataset_on_beans_zip`...), or the generic ones, which name the
+    data set through a `{name}` field; the caller fills the fields."""
     key = f"dataset_{kind}_{formats.get(name)}"
-    return t[key] if key in t else t[f"dataset_{kind}_other"].format(name=name)
+    return t[key] if key in t else t[f"dataset_{kind}_other"]
 
 
 def data_sentence(stats: dict, formats: dict[str, str], t: dict) -> str:
