@@ -1,4 +1,5 @@
 # Helpers shared by all the .smk files (config validation, paths, the params each job depends on).
+import functools
 import os
 import re
 import shutil
@@ -161,21 +162,33 @@ def script_code(script):
     """The code a rule's script runs beyond the script itself, as inputs: the scripts' shared start and
     every package module the script reaches through its imports (transfer_study/imports.py). Editing
     any of them reruns exactly the jobs whose code reaches it."""
+    return list(_script_code(script))
+
+
+@functools.lru_cache(maxsize=None)
+def _script_code(script):
+    # Once per script and planning: the input functions ask for every job, and the sources do not
+    # change while Snakemake plans.
     scripts = [SCRIPTS / f"{script}.py", SCRIPTS / "_workflow.py"]
     modules = reached_modules(scripts, PACKAGE)
-    return [str(SCRIPTS / "_workflow.py")] + [str(module) for module in modules]
+    return (str(SCRIPTS / "_workflow.py"), *(str(module) for module in modules))
 
 
 def declaring_file(entry, attribute):
     """The file of the module that declares a registry entry as its `attribute` (a dataset format's
     FORMAT, a model family's FAMILY), relative like script_code's paths; None where no module does.
     """
-    for loaded in list(sys.modules.values()):
-        if getattr(loaded, attribute, None) is entry and getattr(
-            loaded, "__file__", None
-        ):
-            return os.path.relpath(loaded.__file__)
-    return None
+    return _declaring_files(attribute).get(id(entry))
+
+
+@functools.lru_cache(maxsize=None)
+def _declaring_files(attribute):
+    # {id of the entry: its module's file}, once per planning: the registries are complete by now.
+    found = {}
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith("transfer_study.") and hasattr(loaded, attribute):
+            found[id(getattr(loaded, attribute))] = os.path.relpath(loaded.__file__)
+    return found
 
 
 def registry_code(script, dataset_formats=None, models=None):
