@@ -84,6 +84,17 @@ def test_one_seed_gives_a_difference_but_no_interval_and_no_verdict():
     assert comparison["low"] is None and comparison["high"] is None
 
 
+def test_an_accuracy_difference_is_shown_within_its_bounds_and_minutes_are_not_cut():
+    # Two seeds each, far apart: Welch's interval on one degree of freedom reaches past +-100 points.
+    runs = runs_of(a=[0.9, 0.3], b=[0.2, 0.6])
+    (shown,) = judge_claim(claim("greater", ["a", "b"]), runs, {}, "en")["comparisons"]
+    raw = statistics.difference_interval(statistics.sample([0.9, 0.3]), statistics.sample([0.2, 0.6]))
+    assert raw.low < -1 and raw.high > 1
+    assert (shown["low"], shown["high"]) == (-1.0, 1.0) and shown["verdict"] == UNRESOLVED
+    minutes = judge_claim(claim("greater", ["a", "b"], metric="train_minutes"), runs, {}, "en")
+    assert minutes["comparisons"][0]["low"] == pytest.approx(raw.low)
+
+
 def test_a_tie():
     # Equal means with spread: nothing decided. The same number on every seed: not greater.
     assert verdict("greater", ["a", "b"], runs_of(a=[0.7, 0.8, 0.9], b=[0.9, 0.7, 0.8])) == UNRESOLVED

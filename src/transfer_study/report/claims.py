@@ -156,7 +156,14 @@ def _compare(pair: dict, runs: dict, labels: dict, margin: float | None) -> dict
         "label_a": labels.get(pair["a"], pair["a"]),
         "label_b": labels.get(pair["b"], pair["b"]),
         "difference": interval.estimate,
-        "low": interval.low,
-        "high": interval.high,
+        "low": _within_bounds(interval.low, pair),
+        "high": _within_bounds(interval.high, pair),
         "verdict": verdict,
     }
+
+
+def _within_bounds(value, pair: dict):
+    """A difference of two accuracies lies in [-1, 1]; with two or three seeds the t interval can reach
+    past that, and is shown cut at the bounds (the verdict, taken before, does not change)."""
+    accuracies = pair["metric_a"].endswith("accuracy") and pair["metric_b"].endswith("accuracy")
+    return min(1.0, max(-1.0, value)) if accuracies and value is not None else value
