@@ -101,6 +101,18 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
     return result
 
 
+def dry_run_jobs(workdir: Path, configfile: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job `snakemake -n` would run in `workdir` with `configfile`."""
+    result = snakemake(workdir, "-n", "--cores", "2", "--configfile", configfile)
+    jobs = []
+    for block in re.split(r"\n\s*\n", result.stdout + result.stderr):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if rule:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            jobs.append((rule.group(1), wildcards.group(1) if wildcards else ""))
+    return jobs
+
+
 def kill_at_epoch(monkeypatch, epoch: int, error: type[Exception]) -> None:
     """Make train() raise `error` as epoch `epoch` (0-based) begins, as a killed job stops there;
     `monkeypatch.undo()` lets the next run go on."""

@@ -4,11 +4,10 @@ image reruns only what was made from its folder, and an edit of a format's modul
 
 import hashlib
 import json
-import re
 
 import pytest
 import yaml
-from conftest import snakemake
+from conftest import dry_run_jobs, snakemake
 from test_formats import class_files, image_bytes, presplit_files, write_folder, write_zip
 
 pytestmark = pytest.mark.workflow
@@ -67,14 +66,7 @@ def write_config(workdir) -> None:
 
 
 def planned_rules(workdir) -> list[tuple[str, str]]:
-    result = snakemake(workdir, "-n", "--cores", "2", "--configfile", CONFIG)
-    jobs = []
-    for block in re.split(r"\n\s*\n", result.stdout + result.stderr):
-        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
-        if rule:
-            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-            jobs.append((rule.group(1), wildcards.group(1) if wildcards else ""))
-    return jobs
+    return dry_run_jobs(workdir, CONFIG)
 
 
 def test_image_folder_datasets_run_end_to_end_and_a_changed_image_reruns_its_chain_only(workflow_dir):

@@ -1,10 +1,9 @@
 """After a finished demo run, a change plans exactly the jobs it affects (snakemake -n)."""
 
-import re
 import shutil
 
 import pytest
-from conftest import snakemake
+from conftest import dry_run_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -18,15 +17,8 @@ def finished(demo_run, tmp_path):
 
 
 def planned(workdir) -> set[tuple[str, str]]:
-    """(rule, wildcards) of every job `snakemake -n` would run."""
-    result = snakemake(workdir, "-n", "--cores", "2", "--configfile", "config/demo.yaml")
-    jobs = set()
-    for block in re.split(r"\n\s*\n", result.stdout + result.stderr):
-        match = re.search(r"^(?:local)?rule (\w+):", block, re.M)
-        if match:
-            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
-            jobs.add((match.group(1), wildcards.group(1) if wildcards else ""))
-    return jobs
+    """(rule, wildcards) of every job `snakemake -n` would run on the demo config."""
+    return set(dry_run_jobs(workdir, "config/demo.yaml"))
 
 
 # The demo's runs with one seed: nine experiments and the four of its 2 x 2 grid.

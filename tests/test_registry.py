@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
+from test_models import experiment
 
 from transfer_study import config as study_config
 from transfer_study.models import registry
@@ -19,16 +20,6 @@ from transfer_study.models.registry import ModelFamily, WeightsSource
 
 NUM_CLASSES = 3
 KERAS_APPLICATIONS = ["resnet50v2", "efficientnetv2b0", "mobilenetv3small", "convnexttiny"]
-
-
-def experiment(model: str, trainable, image_size: int) -> dict:
-    return {
-        "model": model,
-        "image_size": image_size,
-        "trainable": trainable,
-        "head": {"activation": "softmax", "dropout": 0.2},
-        "augmentation": None,
-    }
 
 
 def images(count: int, size: int, seed: int = 0) -> np.ndarray:
