@@ -196,6 +196,60 @@ def test_a_pooled_tar_is_split_stratified_and_the_split_recorded(tmp_path):
     assert other["pool_split"]["members"] != members
 
 
+def test_train_and_test_sources_carve_validation_from_train_and_record_it(tmp_path):
+    # train/ wraps the classes, as in the CIFAR-10 images' train.zip
+    train_files = class_files("train/", {"cat": 10, "dog": 20})
+    sources = {
+        "train": write_zip(tmp_path / "train.zip", train_files),
+        "test": write_folder(tmp_path / "test", class_files("", {"cat": 3, "dog": 3})),
+    }
+    dataset = image_folder({"train": "a", "test": "b"}, class_names=CLASSES, split_seed=7)
+    arrays, stats = preprocess_dataset(dataset, sources, size=8)
+    assert stats["splits"]["validation"]["per_class"] == {"cat": 2, "dog": 4}  # the default 0.2 per class
+    assert stats["splits"]["train"]["per_class"] == {"cat": 8, "dog": 16}
+    assert stats["splits"]["test"]["per_class"] == {"cat": 3, "dog": 3}  # test is left as it came
+    record = stats["validation_split"]
+    assert (record["from"], record["validation_fraction"], record["split_seed"]) == ("train", 0.2, 7)
+    carved = record["members"]
+    assert not set(carved["train"]) & set(carved["validation"])
+    assert sorted(carved["train"] + carved["validation"]) == sorted(train_files)
+    assert_colours_follow_labels(arrays, CLASSES)
+    _, again = preprocess_dataset(dataset, sources, size=8)
+    assert again["validation_split"] == record  # the split seed, not the training seeds, draws it
+    _, other = preprocess_dataset({**dataset, "split_seed": 8}, sources, size=8)
+    assert other["validation_split"]["members"]["validation"] != carved["validation"]
+    _, more = preprocess_dataset({**dataset, "validation_fraction": 0.5}, sources, size=8)
+    assert more["splits"]["validation"]["per_class"] == {"cat": 5, "dog": 10}
+
+
+def test_a_presplit_folder_of_train_and_test_only_carves_validation(tmp_path):
+    files = presplit_files("photos/", counts={"train": 5, "test": 2})
+    folder = write_folder(tmp_path / "p", files)
+    arrays, stats = preprocess_dataset(image_folder({"presplit": "p"}), {"presplit": folder}, 8)
+    assert [stats["splits"][split]["total"] for split in ("train", "validation", "test")] == [8, 2, 4]
+    assert stats["validation_split"]["from"] == "train"
+    carved = stats["validation_split"]["members"]["validation"]
+    assert all(name.startswith("photos/train/") for name in carved)
+    assert "pool_split" not in stats
+
+
+def test_sources_with_their_own_validation_carve_nothing(tmp_path):
+    folder = write_folder(tmp_path / "p", presplit_files())
+    _, stats = preprocess_dataset(image_folder({"presplit": "p"}), {"presplit": folder}, 8)
+    assert "validation_split" not in stats
+    assert stats["splits"]["validation"]["total"] == 4
+
+
+def test_too_few_training_images_to_carve_validation_is_an_error_naming_the_class(tmp_path):
+    sources = {
+        "train": write_folder(tmp_path / "train", class_files("", {"cat": 1, "dog": 6})),
+        "test": write_folder(tmp_path / "test", class_files("", {"cat": 2, "dog": 2})),
+    }
+    message = "class 'cat' has 1 usable image.*datasets.\\*.validation_fraction"
+    with pytest.raises(DatasetError, match=message):
+        preprocess_dataset(image_folder({"train": "a", "test": "b"}), sources, size=8)
+
+
 def test_a_class_too_small_for_the_fractions_is_an_error_naming_it(tmp_path):
     archive = write_zip(tmp_path / "pool.zip", class_files("", {"cat": 2, "dog": 10}))
     with pytest.raises(DatasetError, match="class 'cat' has 2 usable image"):
@@ -249,8 +303,8 @@ def test_a_presplit_zip_made_on_a_mac_skips_its_metadata(tmp_path):
 
 
 def test_a_presplit_source_without_a_split_folder_is_an_error_naming_the_split(tmp_path):
-    files = presplit_files(counts={"train": 3, "test": 2})
-    with pytest.raises(DatasetError, match=r"\(validation\): no usable image of class\(es\) cat, dog"):
+    files = presplit_files(counts={"train": 3, "validation": 2})
+    with pytest.raises(DatasetError, match=r"\(test\): no usable image of class\(es\) cat, dog"):
         preprocess_dataset(
             image_folder({"presplit": "p"}), {"presplit": write_folder(tmp_path / "p", files)}, 8
         )
@@ -329,7 +383,7 @@ BEANS_FROM_A_DIRECTORY = {
         ({"format": "tfrecord"}, f"datasets.beans.format: unknown dataset format 'tfrecord'; {REGISTERED}"),
         (
             {"splits": {"images": "mine"}},
-            "needs exactly the keys {train, validation, test} or {presplit} or {pool}",
+            "needs exactly the keys {train, validation, test} or {train, test} or {presplit} or {pool}",
         ),
         (
             {"splits": {"pool": "archive"}},

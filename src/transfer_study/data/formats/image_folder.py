@@ -1,11 +1,17 @@
 """image_folder: your own images, one sub-folder per class, in a folder or a zip or tar(.gz) of one.
 
-Three layouts, told apart by the keys of the dataset's `splits`:
+Four layouts, told apart by the keys of the dataset's `splits`:
 
 - `{train: A, validation: B, test: C}`: one source per split, each of class folders;
-- `{presplit: A}`: one source holding train/, validation/ and test/, each of class folders;
+- `{train: A, test: C}`: the same without a validation source (how most downloaded data sets come);
+- `{presplit: A}`: one source holding train/, validation/ and test/ (or train/ and test/ only), each of
+  class folders;
 - `{pool: A}`: one source of class folders, split here: `validation_fraction` and `test_fraction` of
   every class (stratified), drawn with `split_seed`; stats.json records which image went where.
+
+Where the sources hold no validation images, `validation_fraction` of every training class is held out
+for validation, drawn with `split_seed` (apart from the training seeds, so every run sees the same
+split); stats.json records the fraction, the seed and which image went where (`validation_split`).
 
 Inside a source, folders that wrap everything (`photos/<class>/...`, or `train/<class>/...` in a
 train source) are looked through. A class is the first folder below that level, so a class may keep its
@@ -30,7 +36,8 @@ from typing import NamedTuple
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, listed_class_names, synthetic_spec
 
 SPLITS = ("train", "validation", "test")
-LAYOUTS = {SPLITS: "per_split", ("presplit",): "presplit", ("pool",): "pool"}
+# {train, test} is read as one source per split; validation is then carved from train.
+LAYOUTS = {SPLITS: "per_split", ("train", "test"): "per_split", ("presplit",): "presplit", ("pool",): "pool"}
 DEFAULT_VALIDATION_FRACTION = 0.2
 DEFAULT_TEST_FRACTION = 0.2
 DEFAULT_SPLIT_SEED = 0
@@ -163,7 +170,8 @@ def held_out_counts(count: int, validation_fraction: float, test_fraction: float
 def stratified_partition(labels, class_names: list[str], validation_fraction: float, test_fraction: float,
                          seed: int) -> dict:  # fmt: skip
     """Indices per split: the fractions of every class held out for validation and test, drawn with
-    `seed` (the same seed and images give the same split)."""
+    `seed` (the same seed and images give the same split). A test_fraction of 0 holds out validation
+    only, for sources that bring their own test images."""
     import numpy as np
 
     from transfer_study.data.datasets import DatasetError
@@ -173,11 +181,14 @@ def stratified_partition(labels, class_names: list[str], validation_fraction: fl
     for label, name in enumerate(class_names):
         members = rng.permutation(np.flatnonzero(labels == label))
         validation, test = held_out_counts(len(members), validation_fraction, test_fraction)
-        if min(validation, test, len(members) - validation - test) < 1:
+        if min(validation, len(members) - validation - test) < 1 or (test_fraction and test < 1):
+            held_out = f"{validation_fraction} for validation" + (
+                f" and {test_fraction} for test" if test_fraction else ""
+            )
             raise DatasetError(
                 f"class {name!r} has {len(members)} usable image(s): too few to hold out "
-                f"{validation_fraction} for validation and {test_fraction} for test and keep some for "
-                "training; add images or change datasets.*.validation_fraction / test_fraction"
+                f"{held_out} and keep some for training; add images or change "
+                "datasets.*.validation_fraction" + (" / test_fraction" if test_fraction else "")
             )
         parts["validation"].append(members[:validation])
         parts["test"].append(members[validation : validation + test])
@@ -205,6 +216,8 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
     stats = {}
     if "pool" in decoded:
         decoded, stats["pool_split"] = _split_pool(*decoded.pop("pool"), class_names, dataset)
+    elif "validation" not in decoded and "train" in decoded:
+        decoded, stats["validation_split"] = _carve_validation(decoded, class_names, dataset)
     arrays = {}
     for split in SPLITS:
         x, y, _ = decoded.get(split) or _decoded([], size, workers, sources, split, skipped)
@@ -256,6 +269,24 @@ def _split_pool(x, y, names: list[str], class_names: list[str], dataset: dict) -
         "members": {split: split_names for split, (_, _, split_names) in decoded.items()},
     }
     return decoded, record
+
+
+def _carve_validation(decoded: dict, class_names: list[str], dataset: dict) -> tuple[dict, dict]:
+    """Sources without validation images: validation_fraction of every training class held out."""
+    x, y, names = decoded["train"]
+    validation_fraction, _ = _fractions(dataset)
+    seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
+    indices = stratified_partition(y, class_names, validation_fraction, 0, seed)
+    carved = dict(decoded)
+    for split in ("train", "validation"):
+        carved[split] = (x[indices[split]], y[indices[split]], [names[i] for i in indices[split]])
+    record = {
+        "from": "train",
+        "validation_fraction": validation_fraction,
+        "split_seed": seed,
+        "members": {split: carved[split][2] for split in ("train", "validation")},
+    }
+    return carved, record
 
 
 def _fractions(dataset: dict) -> tuple[float, float]:
@@ -322,6 +353,8 @@ def train_images(config: dict, name: str) -> int | None:
         held_out = 0
         if kind == "pool":
             held_out = sum(held_out_counts(per_class, validation_fraction, test_fraction))
+        elif "validation" not in dataset["splits"] and kind == "per_split":
+            held_out = held_out_counts(per_class, validation_fraction, 0)[0]
         return len(dataset["class_names"]) * (per_class - held_out)
     if (dataset.get("expected_images") or {}).get("train"):
         return dataset["expected_images"]["train"]
@@ -331,13 +364,15 @@ def train_images(config: dict, name: str) -> int | None:
         return None
     if members is None:
         return None
-    if kind != "pool":
+    if kind != "pool" and any(split == "validation" for split, cls in members if cls):
         return sum(1 for split, cls in members if cls and split == "train")
+    # a pool, or training images that validation is carved from
+    fractions = (validation_fraction, test_fraction) if kind == "pool" else (validation_fraction, 0)
     counts = {}
-    for _, cls in members:
-        if cls:
+    for split, cls in members:
+        if cls and split in ("pool", "train"):
             counts[cls] = counts.get(cls, 0) + 1
-    return sum(n - sum(held_out_counts(n, validation_fraction, test_fraction)) for n in counts.values())
+    return sum(n - sum(held_out_counts(n, *fractions)) for n in counts.values())
 
 
 def config_errors(config: dict, name: str) -> list[str]:
