@@ -13,6 +13,8 @@ from workflow_copy import REPO
 
 from transfer_study.report import claims, statistics
 from transfer_study.report.claims import ClaimsError, judge_claim, load_claims, planning_warning
+from transfer_study.report.context import tally
+from transfer_study.report.results import experiment_entry, judge_reported, run_row
 from transfer_study.report.statistics import (
     ABOVE,
     BELOW,
@@ -152,6 +154,70 @@ def test_reported_numbers_against_the_prediction_interval():
     assert statistics.reported_verdict(ours.high + 0.001, ours) == ABOVE
     assert statistics.reported_verdict(ours.low - 0.001, ours) == BELOW
     assert statistics.reported_verdict(0.80, statistics.prediction_interval(Sample(0.8, None, 1))) == ONE_SEED
+
+
+def test_a_reported_accuracy_inside_an_interval_wider_than_its_range_is_not_resolved():
+    # Two seeds: Student's t on one degree of freedom is 12.7, so a 10-point spread gives an interval
+    # wider than 0..100 %.
+    judged = judge_reported("test_accuracy", 0.65, [0.60, 0.70])
+    assert judged["verdict"] == UNRESOLVED
+    assert (judged["low"], judged["high"]) == (0.0, 1.0)  # shown within the range
+    raw = statistics.prediction_interval(statistics.sample([0.60, 0.70]))
+    assert raw.low < 0 and raw.high > 1
+    # Three seeds with the same spread: t is 4.3 and the interval fits inside the range.
+    judged = judge_reported("test_accuracy", 0.65, [0.60, 0.70, 0.65])
+    assert judged["verdict"] == WITHIN and 0 < judged["low"] < judged["high"] < 1
+    assert judge_reported("test_accuracy", 0.95, [0.60, 0.70, 0.65])["verdict"] == ABOVE
+
+
+def test_a_number_outside_even_a_too_wide_interval_is_still_above_or_below():
+    ours = statistics.prediction_interval(statistics.sample([0.10, 0.16]))
+    assert ours.high - ours.low >= 1
+    assert statistics.reported_verdict(ours.high + 0.01, ours, 1.0) == ABOVE
+    assert statistics.reported_verdict(0.13, ours, 1.0) == UNRESOLVED
+
+
+def test_a_loss_interval_is_measured_against_the_largest_loss_of_the_runs():
+    # An interval of width about 0.9 is narrow against losses that reached 2.3, and says nothing where
+    # no run's loss passed 0.5.
+    values = [0.30, 0.32, 0.34]
+    width = (lambda i: i.high - i.low)(statistics.prediction_interval(statistics.sample(values)))
+    assert 0.1 < width < 2.3
+    assert judge_reported("test_loss", 0.31, values, loss_ceiling=2.3)["verdict"] == WITHIN
+    assert judge_reported("test_loss", 0.31, values, loss_ceiling=width / 2)["verdict"] == UNRESOLVED
+    shown = judge_reported("test_loss", 0.31, [0.05, 0.30], loss_ceiling=2.3)
+    assert shown["low"] == 0.0  # a loss below 0 is never shown
+
+
+def test_every_seed_the_same_gives_a_point_interval_and_says_so():
+    judged = judge_reported("test_accuracy", 0.75, [0.75, 0.75, 0.75])
+    assert (judged["low"], judged["high"], judged["verdict"], judged["no_spread"]) == (
+        0.75,
+        0.75,
+        WITHIN,
+        True,
+    )
+    assert judge_reported("test_accuracy", 0.76, [0.75, 0.75])["verdict"] == ABOVE
+    assert judge_reported("test_accuracy", 0.76, [0.74, 0.75, 0.76])["no_spread"] is False
+
+
+def test_a_reported_number_at_the_edge_of_the_range():
+    # 100 % reported, our seeds near it: the interval is cut at 100 % and the number is within it.
+    judged = judge_reported("train_accuracy", 1.0, [0.995, 1.0, 0.998])
+    assert judged["high"] == 1.0 and judged["verdict"] == WITHIN
+    # 0 % loss reported where our seeds never reach 0: below ours.
+    assert judge_reported("train_loss", 0.0, [0.02, 0.03, 0.025], loss_ceiling=1.0)["verdict"] == BELOW
+
+
+def test_the_at_a_glance_table_counts_no_within_wider_than_the_range():
+    runs = [
+        {"seed": s, "train": {"accuracy": a, "loss": 0.5}, "validation": {}, "test": {}}
+        for s, a in ((0, 0.4), (1, 0.9))
+    ]
+    entry = experiment_entry("x", {"label": "x"}, [run_row(r) for r in runs], {"train_accuracy": 0.6})
+    assert entry["judged"]["train_accuracy"]["verdict"] == UNRESOLVED
+    counts = tally({"x": entry}, [])["numbers"]
+    assert counts[UNRESOLVED] == 1 and counts[WITHIN] == 0
 
 
 def test_bad_claims_are_named(tmp_path):

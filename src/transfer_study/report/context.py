@@ -15,7 +15,7 @@ from transfer_study.report import method
 from transfer_study.report.grids import grid_sections
 from transfer_study.report.provenance import git_state
 from transfer_study.report.render import metric_difference, percent
-from transfer_study.report.results import best_run, experiment_entry, headline_metric, run_row
+from transfer_study.report.results import best_run, experiment_entry, headline_metric, largest_loss, run_row
 from transfer_study.report.statistics import (
     ABOVE,
     BELOW,
@@ -136,7 +136,7 @@ def claim_in_words(claim: dict, t: dict) -> dict:
 def tally(entries: dict, claims: list[dict]) -> dict:
     """The part's at-a-glance counts: reported numbers by where they fall, claims by verdict."""
     placed = [judged["verdict"] for e in entries.values() for judged in e["judged"].values()]
-    numbers = {key: placed.count(key) for key in (WITHIN, ABOVE, BELOW, ONE_SEED, NOT_CHECKED)}
+    numbers = {key: placed.count(key) for key in (WITHIN, ABOVE, BELOW, UNRESOLVED, ONE_SEED, NOT_CHECKED)}
     verdicts = [claim["verdict"] for claim in claims]
     checked = {key: verdicts.count(key) for key in (HOLDS, CONTRADICTED, UNRESOLVED, ONE_SEED, NOT_CHECKED)}
     return {
@@ -155,12 +155,20 @@ def study_entries(config: dict, experiments: dict, metrics: list[dict], reported
     failed: dict[str, list] = {}
     for name, seed in config.get("failed_runs", []):
         failed.setdefault(name, []).append(seed)
+    study_runs: dict[str, list] = {}
+    for name, experiment in experiments.items():
+        study_runs.setdefault(experiment["study"], []).extend(runs.get(name, []))
     by_study: dict[str, dict] = {}
     for name, experiment in experiments.items():
         study = experiment["study"]
         reported_results = reported.get(study, {}).get("results", {})
         entry = experiment_entry(
-            name, experiment, runs.get(name, []), reported_results.get(name), failed.get(name, [])
+            name,
+            experiment,
+            runs.get(name, []),
+            reported_results.get(name),
+            failed.get(name, []),
+            loss_ceiling=largest_loss(study_runs[study]),
         )
         by_study.setdefault(study, {})[name] = entry
     return by_study

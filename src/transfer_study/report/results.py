@@ -48,22 +48,50 @@ def run_row(metrics: dict) -> dict:
     return row
 
 
-def judge_reported(column: str, reported: float, values: list) -> dict:
-    """A reported number against the interval where one more run of ours would fall."""
+def metric_range(column: str, largest_loss: float | None) -> tuple[float, float]:
+    """The values a metric can take: 0 to 1 for an accuracy; for a loss, 0 to the largest loss of our
+    runs (a loss has no upper bound, and an interval wider than anything the runs reached says nothing)."""
+    if column.endswith("accuracy"):
+        return 0.0, 1.0
+    return 0.0, largest_loss if largest_loss is not None else math.inf
+
+
+def largest_loss(runs: list[dict]) -> float | None:
+    """The largest finite loss of any split of these runs."""
+    losses = [run.get(f"{split}_loss") for run in runs for split in ("train", "validation", "test")]
+    losses = [value for value in losses if finite_or_none(value) is not None]
+    return max(losses) if losses else None
+
+
+def judge_reported(column: str, reported: float, values: list, loss_ceiling: float | None = None) -> dict:
+    """A reported number against the interval where one more run of ours would fall: the verdict from
+    the unclipped interval, the interval shown within the metric's range."""
     ours = statistics.prediction_interval(statistics.sample(values))
-    verdict = statistics.reported_verdict(reported, ours) if column in JUDGED else None
-    return {"low": ours.low, "high": ours.high, "verdict": verdict}
+    low, high = metric_range(column, loss_ceiling)
+    verdict = statistics.reported_verdict(reported, ours, high - low) if column in JUDGED else None
+    shown = statistics.clipped(ours, low, high)
+    no_spread = ours.low is not None and ours.low == ours.high
+    return {"low": shown.low, "high": shown.high, "verdict": verdict, "no_spread": no_spread}
 
 
 def experiment_entry(
-    name: str, experiment: dict, runs: list[dict], reported: dict | None, failed_seeds: list[int] = ()
+    name: str,
+    experiment: dict,
+    runs: list[dict],
+    reported: dict | None,
+    failed_seeds: list[int] = (),
+    loss_ceiling: float | None = None,
 ) -> dict:
+    """One experiment's runs summarised and its reported numbers judged; `loss_ceiling` is the largest
+    loss of the study's runs (every experiment's), the range a loss's interval is measured against."""
     summary = {column: summarise([run[column] for run in runs]) for column in COLUMNS}
+    if loss_ceiling is None:
+        loss_ceiling = largest_loss(runs)
     difference, judged = {}, {}
     for column, value in (reported or {}).items():
         mean = summary.get(column, {}).get("mean")
         difference[column] = None if mean is None else mean - value
-        judged[column] = judge_reported(column, value, [run.get(column) for run in runs])
+        judged[column] = judge_reported(column, value, [run.get(column) for run in runs], loss_ceiling)
     caching = {run["frozen_cache"] for run in runs if run.get("frozen_cache") is not None}
     return {
         "name": name,

@@ -168,11 +168,29 @@ def combined_verdict(verdicts: list[str]) -> str:
 WITHIN, ABOVE, BELOW = "within", "above", "below"
 
 
-def reported_verdict(reported: float, ours: Interval) -> str:
+def reported_verdict(reported: float, ours: Interval, widest: float | None = None) -> str:
+    """Where a reported number falls against our (unclipped) prediction interval.
+
+    `widest` is the width of the metric's range (1 for an accuracy; for a loss, the largest loss our
+    runs reached). An interval at least that wide holds every number the metric could plausibly take,
+    so a number inside it is not resolved with this many seeds rather than "within"; a number outside
+    even so wide an interval is still above or below ours.
+    """
     if ours.estimate is None:
         return NOT_CHECKED
     if ours.low is None:
         return ONE_SEED
     if reported > ours.high:
         return ABOVE
-    return BELOW if reported < ours.low else WITHIN
+    if reported < ours.low:
+        return BELOW
+    if widest is not None and ours.high - ours.low >= widest:
+        return UNRESOLVED
+    return WITHIN
+
+
+def clipped(interval: Interval, low: float, high: float) -> Interval:
+    """The interval as shown: within the metric's range [low, high]."""
+    if interval.low is None:
+        return interval
+    return Interval(interval.estimate, max(interval.low, low), min(interval.high, high))
