@@ -11,6 +11,7 @@ localrules:
 rule plot_curves:
     input:
         unpack(group_histories),
+        reported="config/reported.yaml",
         strings=STRINGS,
         code=script_code("plot_curves"),
     output:

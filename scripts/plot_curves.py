@@ -1,5 +1,6 @@
 import json
 
+import yaml
 from _workflow import start
 
 log = start(snakemake)
@@ -11,5 +12,8 @@ groups = {
     label: [path for key, path in snakemake.input.items() if key.split("@")[0] == name]
     for name, label in labels.items()
 }
+with open(snakemake.input.reported) as handle:
+    reported = yaml.safe_load(handle).get(snakemake.wildcards.study, {}).get("results", {})
+references = {label: reported.get(name, {}).get("validation_accuracy") for name, label in labels.items()}
 words = load_strings(snakemake.input.strings, snakemake.params.language)
-plot_curves(groups, words, [snakemake.output.png, snakemake.output.pdf])
+plot_curves(groups, words, [snakemake.output.png, snakemake.output.pdf], references)

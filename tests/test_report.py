@@ -66,6 +66,8 @@ def fake_metrics(name: str, seed: int, rng: np.random.Generator, classes: list[s
         "stopped_early": False,
         "diverged": False,
         "train_seconds": float(rng.uniform(30, 900)),
+        "trainable_params": 1000 * sum(map(ord, name)),  # one count per experiment, as a model has
+        "total_params": 14_714_688,
         "backend": "tensorflow",
         "device": "CPU (x86_64)",
         "versions": {"keras": "3.15.1"},
@@ -400,7 +402,8 @@ def test_latex_compiles_to_a_pdf(figures, tmp_path, language):
             str(tex),
         ],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",  # TeX quotes overfull lines in its own 8-bit encoding, not UTF-8
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:]
@@ -572,3 +575,34 @@ def test_a_format_without_words_of_its_own_is_named_by_its_data_set(language):
     settings = [{"model": "resnet50v2", "dataset": "leaves"}]
     title = method.part_title(1, settings, formats, strings)
     assert "ResNet50V2" in title and "leaves" in title
+
+
+def test_learning_curves_carry_the_write_ups_validation_accuracy_as_a_reference(tmp_path, monkeypatch):
+    history = tmp_path / "history.csv"
+    write_history(history, [{"epoch": e, "loss": 1 / e, "accuracy": e / 5, "val_loss": 1 / e,
+                             "val_accuracy": e / 6, "seconds": 1} for e in range(1, 4)])  # fmt: skip
+    drawn = []
+    monkeypatch.setattr(plots, "save", lambda figure, outputs: drawn.append(figure))
+    words = load_strings(STRINGS, "en")
+    groups = {"Stage 1": [history], "Stage 2": [], "Stage 3": [history]}  # stage 2 failed: no history
+    plots.plot_curves(groups, words, [], {"Stage 1": 0.3832, "Stage 2": 0.5015, "Stage 3": None})
+    accuracy = drawn[0].axes[1]
+    flat = [line for line in accuracy.get_lines() if len(set(line.get_ydata())) == 1]
+    assert sorted(line.get_ydata()[0] for line in flat) == [0.3832, 0.5015]
+    labels = accuracy.get_legend_handles_labels()[1]
+    assert "Stage 1 (write-up's final validation, 38.32 %)" in labels
+    # A reference keeps its experiment's colour, as the curves do, even where an earlier run failed.
+    stage3 = next(line for line in accuracy.get_lines() if line.get_label().startswith("Stage 3 ("))
+    stage2_reference = next(line for line in flat if line.get_ydata()[0] == 0.5015)
+    assert stage3.get_color() != stage2_reference.get_color()
+
+
+@pytest.mark.parametrize(("language", "separator", "of"), [("en", ",", "of"), ("pt", ".", "de")])
+def test_each_experiment_shows_the_parameters_it_trains(figures, language, separator, of):
+    context, strings = make_context(language=language)
+    text = render(context, strings, TEMPLATES, "report.html.j2", figures["png"])
+    for data in context["studies"].values():
+        for entry in data["experiments"]:
+            count = f"{1000 * sum(map(ord, entry['name'])):,}".replace(",", separator)
+            cell = f"<td>{count} {of} 14{separator}714{separator}688</td>"
+            assert text.count(cell) >= 1, (entry["name"], cell)

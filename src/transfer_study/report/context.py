@@ -59,6 +59,22 @@ def hyperparameter_rows(reported: dict, experiment: dict, t: dict) -> list[dict]
     ]
 
 
+def parameter_count(runs: list[dict], t: dict) -> str:
+    """The weights a run's optimiser updates, of all the model's: `1,234 of 5,678` (every seed builds the
+    same model, so the first run's counts stand for the experiment's)."""
+    counted = [run for run in runs if run.get("trainable_params") is not None]
+    if not counted:
+        return "–"
+
+    def grouped(number: int) -> str:
+        return f"{number:,}".replace(",", t["thousands_separator"])
+
+    trainable, total = counted[0]["trainable_params"], counted[0].get("total_params")
+    if total is None:
+        return grouped(trainable)
+    return t["params_of"].format(trainable=grouped(trainable), total=grouped(total))
+
+
 def settings_row(entry: dict, t: dict) -> dict:
     """What distinguishes one experiment, in words the reader can compare across rows."""
     settings = entry["settings"]
@@ -75,6 +91,7 @@ def settings_row(entry: dict, t: dict) -> dict:
         "model": method.model_title(settings.get("model", "–")),
         "weights": settings.get("weights") or t["weights_none"],
         "trainable": trainable,
+        "trainable_params": parameter_count(entry["runs"], t),
         "activation": (settings.get("head") or {}).get("activation", "–"),
         "augmentation": ", ".join(key for key, value in (augmentation or {}).items() if value) or "–",
         "frozen_cache": "–" if cache is None else t["word_yes" if cache else "word_no"],

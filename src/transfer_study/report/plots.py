@@ -32,14 +32,30 @@ def stacked(histories: list[list[dict]], key: str) -> np.ndarray:
     return table
 
 
-def plot_curves(groups: dict[str, list], words: dict, outputs: list) -> None:
-    """Loss and accuracy, train and validation, per experiment: mean over seeds, band = min to max."""
+def plot_curves(groups: dict[str, list], words: dict, outputs: list, references: dict | None = None) -> None:
+    """Loss and accuracy, train and validation, per experiment: mean over seeds, band = min to max.
+
+    `references` maps a label to the final validation accuracy its write-up reported, drawn as a
+    dotted line in the experiment's colour so each curve can be read against the number it reproduces.
+    """
+    references = references or {}
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    colours = dict(zip(groups, plt.cm.tab10.colors, strict=False))  # fixed before failed runs drop out
     groups = {label: paths for label, paths in groups.items() if paths}  # failed runs have no history
     if not groups:
         for axis in axes:
             axis.text(0.5, 0.5, words["fig_no_run"], ha="center", va="center", transform=axis.transAxes)
-    for (label, paths), colour in zip(groups.items(), plt.cm.tab10.colors, strict=False):
+    for label, reference in references.items():
+        if label in colours and reference is not None:
+            axes[1].axhline(
+                reference,
+                linestyle=":",
+                linewidth=1.2,
+                color=colours[label],
+                label=words["fig_reference"].format(label=label, value=100 * reference),
+            )
+    for label, paths in groups.items():
+        colour = colours[label]
         histories = [read_history(path) for path in paths]
         for axis, metric in zip(axes, ("loss", "accuracy"), strict=True):
             for key, style in ((metric, "-"), (f"val_{metric}", "--")):
@@ -60,7 +76,7 @@ def plot_curves(groups: dict[str, list], words: dict, outputs: list) -> None:
                     )
             axis.set_xlabel(words["fig_epoch"])
             axis.set_ylabel(words[f"fig_{metric}"])
-    if groups:
+    if groups or references:
         axes[1].legend(fontsize=7, loc="lower right")
     figure.suptitle(words["fig_band"], fontsize=9)
     save(figure, outputs)

@@ -43,6 +43,8 @@ def run_row(metrics: dict) -> dict:
             row[f"{split}_{kind}"] = finite_or_none(values.get(kind))
     row["train_minutes"] = finite_or_none(metrics.get("train_seconds", math.nan) / 60)
     row["epochs_run"], row["kept_epoch"] = metrics.get("epochs_run"), metrics.get("kept_epoch")
+    for count in ("trainable_params", "total_params"):
+        row[count] = metrics.get(count)
     cache = metrics.get("frozen_cache")
     row["frozen_cache"] = bool(cache.get("used")) if isinstance(cache, dict) else None
     return row

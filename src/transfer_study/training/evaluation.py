@@ -97,8 +97,8 @@ def evaluate_model(model_path, arrays: dict, history_path, summary: dict, batch_
     loss = float(np.mean(keras.ops.convert_to_numpy(losses))) if len(y_test) else math.nan
     history = read_history(history_path)
     keys = ["experiment", "seed", "epochs_run", "kept_epoch", "stopped_early", "diverged"]
-    keys += ["train_seconds", "seconds_per_epoch", "trainable_params", "backend", "device", "versions"]
-    keys += ["frozen_cache"]
+    keys += ["train_seconds", "seconds_per_epoch", "trainable_params", "total_params"]
+    keys += ["backend", "device", "versions", "frozen_cache"]
     return {
         **{key: summary.get(key) for key in keys},
         **kept_epoch_metrics(history, summary["kept_epoch"]),
