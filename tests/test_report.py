@@ -606,3 +606,22 @@ def test_each_experiment_shows_the_parameters_it_trains(figures, language, separ
             count = f"{1000 * sum(map(ord, entry['name'])):,}".replace(",", separator)
             cell = f"<td>{count} {of} 14{separator}714{separator}688</td>"
             assert text.count(cell) >= 1, (entry["name"], cell)
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+def test_the_method_says_how_splits_the_data_lacked_were_drawn(language):
+    strings = load_strings(STRINGS, language)
+    stats = {
+        "dataset": "leaves",
+        "class_names": ["healthy", "rust"],
+        "splits": {"train": {"total": 32}, "validation": {"total": 8}, "test": {"total": 10}},
+        "image_shape": [64, 64, 3],
+    }
+    plain = method.data_sentence(stats, {"leaves": "image_folder"}, strings)
+    carved = {**stats, "validation_split": {"from": "train", "validation_fraction": 0.2, "split_seed": 7}}
+    sentence = method.data_sentence(carved, {"leaves": "image_folder"}, strings)
+    assert sentence == f"{plain} {strings['data_carved'].format(percent='20', seed=7)}"
+    pooled = {**stats, "pool_split": {"validation_fraction": 0.15, "test_fraction": 0.25, "split_seed": 3}}
+    sentence = method.data_sentence(pooled, {"leaves": "image_folder"}, strings)
+    assert sentence.endswith(strings["data_pooled"].format(validation="15", test="25", seed=3))
+    assert "{" not in sentence

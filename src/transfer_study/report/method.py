@@ -60,7 +60,22 @@ def data_sentence(stats: dict, formats: dict[str, str], t: dict) -> str:
         "splits": splits,
         "size": stats["image_shape"][0],
     }
-    return dataset_words(stats["dataset"], formats, t, "data").format(**facts)
+    sentence = dataset_words(stats["dataset"], formats, t, "data").format(**facts)
+    return " ".join([sentence, *split_sentences(stats, t)])
+
+
+def split_sentences(stats: dict, t: dict) -> list[str]:
+    """How splits the data did not come with were drawn, as stats.json records it: validation images
+    held out of the training images, or all three splits drawn from one pool."""
+    if "validation_split" in stats:
+        record = stats["validation_split"]
+        fraction = 100 * record["validation_fraction"]
+        return [t["data_carved"].format(percent=f"{fraction:g}", seed=record["split_seed"])]
+    if "pool_split" in stats:
+        record = stats["pool_split"]
+        validation, test = (f"{100 * record[key]:g}" for key in ("validation_fraction", "test_fraction"))
+        return [t["data_pooled"].format(validation=validation, test=test, seed=record["split_seed"])]
+    return []
 
 
 def _activation(settings: dict):
