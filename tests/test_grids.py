@@ -1,11 +1,13 @@
 """Experiment grids expand into ordinary experiments, named from their values, checked like any other."""
 
 import copy
+import itertools
 
 import pytest
 import yaml
 from conftest import REPO, snakemake
 
+from transfer_study import grids
 from transfer_study.config import PRESENTATION_KEYS, schema_errors, training_spec
 from transfer_study.grids import expand_grids, main, value_text
 
@@ -169,10 +171,73 @@ def test_a_grid_past_the_limit_is_an_error_that_says_the_count():
     grid = {"base": "cifar10-stage1", "axes": {"epochs": [1, 2, 3], "batch_size": [8, 16, 32, 64]}}
     problems = problems_of(demo_with(grid, max_grid_experiments=10))
     assert problems == [
-        "grids.g: expands to 12 experiments, more than max_grid_experiments (10); leave values or "
-        "combinations out, or raise max_grid_experiments"
+        "grids.g: expands to more experiments than max_grid_experiments (10): 3 x 4 = 12 combinations; "
+        "leave values or combinations out, or raise max_grid_experiments"
     ]
     assert len(expanded(demo_with(grid, max_grid_experiments=12))["g"].points) == 12
+
+
+def test_a_grid_of_a_hundred_million_points_is_refused_before_any_is_built(monkeypatch):
+    axes = {
+        "epochs": list(range(1, 101)),
+        "batch_size": list(range(1, 101)),
+        "optimizer.learning_rate": [0.0001 * i for i in range(1, 101)],
+        "head.dropout": [0.005 * i for i in range(100)],
+    }
+    grid = {"base": "cifar10-stage1", "axes": axes, "exclude": [{"epochs": 1}]}
+    built = []
+    monkeypatch.setattr(grids, "set_key", lambda *args: built.append(args))
+    problems = problems_of(demo_with(grid))
+    assert built == []  # counted, not built
+    assert problems == [
+        "grids.g: expands to more experiments than max_grid_experiments (200): "
+        "100 x 100 x 100 x 100 = 100000000 combinations before exclude; leave values or "
+        "combinations out, or raise max_grid_experiments"
+    ]
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        [],
+        [{"epochs": 1}],
+        [{"epochs": 1}, {"batch_size": 8}],
+        [{"epochs": 1, "batch_size": 8}, {"epochs": 1}, {"epochs": 2, "batch_size": 16}],
+        [{"epochs": 1, "batch_size": 8}, {"epochs": 2, "batch_size": 8}, {"head.dropout": 0.5}],
+    ],
+)
+def test_the_count_of_points_is_the_count_of_points_built(rules):
+    axes = {"epochs": [1, 2, 3], "batch_size": [8, 16], "head.dropout": [0.2, 0.5]}
+    listed = [
+        values for values in itertools.product(*axes.values())
+        if not grids._excluded(dict(zip(axes, values, strict=True)), rules)
+    ]  # fmt: skip
+    assert grids._point_count(axes, rules, limit=200) == len(listed)
+    many = [{"epochs": 1, "batch_size": 8}] * 17  # past inclusion-exclusion's reach: counted one by one
+    assert grids._point_count(axes, many, limit=200) == 10
+
+
+def test_two_axes_that_set_the_same_setting_are_an_error_naming_both():
+    grid = {
+        "base": "cifar10-stage1",
+        "axes": {"optimizer.learning_rate": [0.01, 0.0001], "optimizer": [{"name": "sgd"}, {"name": "adam"}]},
+    }
+    assert problems_of(demo_with(grid)) == [
+        "grids.g.axes: 'optimizer' and 'optimizer.learning_rate' both set optimizer.learning_rate; a point "
+        "would take one and drop the other. Write optimizer.learning_rate into each value of 'optimizer', "
+        "or keep one axis"
+    ]
+    # Neighbours, and keys that only begin with the same letters, are separate settings.
+    grid["axes"] = {"optimizer.learning_rate": [0.01], "optimizer.name": ["sgd", "adam"], "epochs": [1, 2]}
+    assert len(expanded(demo_with(grid))["g"].points) == 4
+
+
+def test_an_experiment_name_longer_than_a_folder_name_may_be_is_an_error():
+    grid = {"base": "beans-3a", "axes": {"trainable": [[f"block{i}_conv{j}" for i in range(1, 6)
+                                                       for j in range(1, 4)] * 2]}}  # fmt: skip
+    (problem,) = problems_of(demo_with(grid))
+    assert problem.startswith("grids.g.axes: the experiment name 'g--trainable-block1_conv1_block1_conv2")
+    assert "bytes, more than a folder name may have (255); shorten the grid's name or its values" in problem
 
 
 def test_a_name_taken_by_a_written_experiment_is_an_error():

@@ -30,6 +30,7 @@ from transfer_study.config import PRESENTATION_KEYS, _strict_validator
 
 DEFAULT_LIMIT = 200
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_BYTES = 255  # the longest name of one folder most file systems allow
 SEPARATOR = "--"  # between the grid's name and each axis part of an experiment's name
 
 
@@ -135,6 +136,56 @@ def _axis_key_error(key: str, experiment_schema: dict) -> str | None:
     return None
 
 
+def _overlap_errors(where: str, axes: dict) -> list[str]:
+    """Two axes where one sets a mapping the other sets a key inside (`optimizer` and
+    `optimizer.learning_rate`): whichever is applied last would silently undo the other."""
+    keys = list(axes)
+    errors = []
+    for index, key in enumerate(keys):
+        for other in keys[index + 1 :]:
+            outer, inner = sorted((key, other), key=len)
+            if inner == outer or inner.startswith(f"{outer}."):
+                errors.append(
+                    f"{where}.axes: {outer!r} and {inner!r} both set {inner}; a point would take one "
+                    f"and drop the other. Write {inner} into each value of {outer!r}, or keep one axis"
+                )
+    return errors
+
+
+def _point_count(axes: dict, rules: list[dict], limit: int) -> int:
+    """How many points the grid has, without building them, so that a grid of millions is refused at
+    once: the product of the axes' lengths less the excluded points, by inclusion-exclusion over the
+    rules (several rules together fix every key any of them fixes, where they agree). Past 16 rules
+    the points are counted one by one instead, but only up to one past `limit`."""
+    total = math.prod(len(values) for values in axes.values())
+    if len(rules) > 16:
+        count = 0
+        for values in itertools.product(*axes.values()):
+            count += not _excluded(dict(zip(axes, values, strict=True)), rules)
+            if count > limit:
+                break
+        return count
+    excluded = 0
+    for size in range(1, len(rules) + 1):
+        for together in itertools.combinations(rules, size):
+            fixed = {}
+            for rule in together:
+                for key, value in rule.items():
+                    if key in fixed and not _same(fixed[key], value):
+                        break
+                    fixed[key] = value
+                else:
+                    continue
+                break  # two of the rules disagree on a key: no point matches all of them
+            else:
+                matching = math.prod(
+                    sum(_same(value, fixed[key]) for value in values) if key in fixed else len(values)
+                    for key, values in axes.items()
+                )
+                excluded += matching if size % 2 else -matching
+    return total - excluded
+
+
 def _combinations(axes: dict) -> list[dict]:
     keys = list(axes)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*axes.values())]
@@ -222,12 +273,9 @@ def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[str]
         if not NAME_PATTERN.match(str(name)) or any(grid_validator.iter_errors(written_grid)):
             continue  # reported by the schema
         where = f"grids.{name}"
-        grid, errors = _expand_one(name, written_grid, written, schema["$defs"]["experiment"], validator)
-        if grid is not None and len(grid.points) > limit:
-            errors.append(
-                f"{where}: expands to {len(grid.points)} experiments, more than max_grid_experiments "
-                f"({limit}); leave values or combinations out, or raise max_grid_experiments"
-            )
+        grid, errors = _expand_one(
+            name, written_grid, written, schema["$defs"]["experiment"], validator, limit
+        )
         for experiment in grid.points if grid is not None else ():
             if experiment in written:
                 errors.append(
@@ -249,7 +297,7 @@ def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[str]
     return grids, problems
 
 
-def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: dict, validator):
+def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: dict, validator, limit: int):
     where = f"grids.{name}"
     base, base_name, errors = _base(where, written, experiments)
     axes = written["axes"]
@@ -260,8 +308,17 @@ def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: 
     ]
     rules = written.get("exclude") or []
     errors += _exclude_errors(where, rules, axes)
+    errors += _overlap_errors(where, axes)
     if errors:
         return None, errors
+    if _point_count(axes, rules, limit) > limit:
+        return None, [
+            f"{where}: expands to more experiments than max_grid_experiments ({limit}): "
+            f"{' x '.join(str(len(values)) for values in axes.values())} = "
+            f"{math.prod(len(values) for values in axes.values())} combinations"
+            f"{' before exclude' if rules else ''}; leave values or combinations out, or raise "
+            "max_grid_experiments"
+        ]
     combinations = [point for point in _combinations(axes) if not _excluded(point, rules)]
     if not combinations:
         return None, [f"{where}.exclude: leaves no combination of the axes to run"]
@@ -273,6 +330,13 @@ def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: 
         for key, value in point.items():
             set_key(experiment, key, value)
         experiment_name = point_name(name, point, axes)
+        if len(experiment_name.encode()) > NAME_BYTES:
+            errors.append(
+                f"{where}.axes: the experiment name {experiment_name[:60]!r}... is "
+                f"{len(experiment_name.encode())} bytes, more than a folder name may have ({NAME_BYTES}); "
+                "shorten the grid's name or its values (a long list or mapping value makes a long name)"
+            )
+            continue
         if experiment_name in grid.points:
             errors.append(
                 f"{where}.axes: two combinations are both named {experiment_name!r}; make the values "
