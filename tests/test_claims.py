@@ -236,6 +236,54 @@ def test_bad_claims_are_named(tmp_path):
     assert "beans/e: a margin belongs to, and only to, an equivalent claim" in text
 
 
+def test_every_key_of_a_claim_is_typed_at_loading(tmp_path):
+    path = tmp_path / "claims.yaml"
+    bad = [
+        {**claim("equivalent", ["a", "b"]), "id": "text-margin", "margin": "2%"},
+        {**claim("equivalent", ["a", "b"]), "id": "negative-margin", "margin": -0.02},
+        {**claim("equivalent", ["a", "b"]), "id": "true-margin", "margin": True},
+        {key: value for key, value in claim("greater", ["a", "b"]).items() if key != "id"},
+        {**claim("greater", ["a", "b"]), "id": 7},
+        {**claim("greater", ["a", "b"]), "id": "typo", "margn": 0.02},
+        {**claim("greater", ["a", {"b": 1}]), "id": "odd-term"},
+        {**claim("greater", ["a", "b"]), "id": "no-words", "pt": ["palavras"]},
+        "just a sentence",
+    ]
+    path.write_text(yaml.safe_dump({"beans": {"claims": bad}, "cifar10": [claim("greater", ["a", "b"])]}))
+    with pytest.raises(ClaimsError) as error:
+        load_claims(path)
+    lines = [line.strip() for line in str(error.value).splitlines()[1:]]
+    expected = [
+        "beans/text-margin: margin '2%' is not a positive number; write it in the metric's unit",
+        "beans/negative-margin: margin -0.02 is not a positive number",
+        "beans/true-margin: margin True is not a positive number",
+        "beans/claims.3: give the claim an id (a name of its own, as text)",
+        "beans/claims.4: give the claim an id",
+        "beans/typo: unknown key 'margn'; allowed keys: ",
+        "beans/odd-term: greater lists experiments by their names in the config",
+        "beans/no-words: no words in pt (text)",
+        "beans/claims.8: expected a mapping (id, words, form)",
+        "cifar10: expected a mapping with the study's claims as a list under 'claims:'",
+    ]
+    for part in expected:
+        assert sum(part in line and line.startswith(str(path)) for line in lines) == 1, (part, lines)
+    assert len(lines) == len(expected)
+
+
+def test_a_claim_naming_a_grid_experiment_is_judged():
+    from test_report import make_context, study_config
+
+    config = study_config()
+    point = {**config["experiments"]["beans-3a"], "label": "lr 0.0001", "group": "g"}
+    config["experiments"]["g--learning_rate-0.0001"] = point
+    shipped = {"beans": [claim("greater", ["beans-3a", "g--learning_rate-0.0001"], metric="test_accuracy")]}
+    written = [name for name in config["experiments"] if "--" not in name]
+    context, _ = make_context(config=config, claims=shipped, order=written)
+    assert "g--learning_rate-0.0001" not in {e["name"] for e in context["studies"]["beans"]["experiments"]}
+    (judged,) = context["studies"]["beans"]["claims"]
+    assert judged["verdict"] != NOT_CHECKED and judged["comparisons"][0]["label_b"] == "lr 0.0001"
+
+
 def test_the_shipped_claims_cover_the_write_ups_and_match_both_configs():
     shipped = load_claims(CLAIMS)
     forms = {claims.claim_form(c) for study in shipped.values() for c in study}

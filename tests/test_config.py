@@ -85,6 +85,16 @@ EDITS = {
         "seeds: [0, 9000000000]",
         ["seeds.1: 9000000000 is greater than the maximum of 4000000"],
     ),
+    "empty results folder": (
+        "results: results/demo\n",
+        'results: ""\n',
+        ["results: '' names no folder; give one, such as 'results'"],
+    ),
+    "resources at the root": (
+        "resources: resources/demo\n",
+        "resources: /\n",
+        ["resources: '/' is the file system's root; give a folder of its own, such as 'resources'"],
+    ),
     "splits sharing a source": (
         "splits: {train: beans_train, validation: beans_validation, test: beans_test}",
         "splits: {train: beans_train, validation: beans_validation, test: beans_train}",

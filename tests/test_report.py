@@ -93,8 +93,10 @@ def stats_for(name: str, classes: list[str], size: int) -> dict:
 
 
 def make_context(
-    language="en", demo=False, seeds=(0, 1), drop=(), diverge=(), config=None, claims=None
+    language="en", demo=False, seeds=(0, 1), drop=(), diverge=(), config=None, claims=None, order=None
 ) -> tuple[dict, dict]:
+    """A report context from fake runs of every experiment of `config`; `order` names those with a
+    section of their own (the written ones, as the workflow passes them), by default all."""
     config = config or study_config()
     config["demo"], config["seeds"] = demo, list(seeds)
     config["report"] = {"language": language}
@@ -116,9 +118,10 @@ def make_context(
     ]
     benchmarks = {"train/beans-2/seed0.tsv": 12.5, "evaluate/beans-2/seed0.tsv": 1.25}
     strings = load_strings(STRINGS, language)
+    sections = {name: config["experiments"][name] for name in (order or config["experiments"])}
     context = build_context(
         config,
-        config["experiments"],
+        sections,
         metrics,
         stats,
         reported(),

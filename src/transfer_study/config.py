@@ -117,7 +117,7 @@ def dataset_class_names(config: dict, name: str) -> list[str] | None:
 
 def check_config(config: dict) -> None:
     """Raise ConfigError naming the key path and the allowed values for every dangling reference."""
-    errors = []
+    errors = _folder_errors(config)
     sources = config["sources"]
     datasets = config["datasets"]
     paths = {}
@@ -170,6 +170,23 @@ def check_config(config: dict) -> None:
     errors += _batch_size_errors(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+
+
+def _folder_errors(config: dict) -> list[str]:
+    """`results` and `resources` each name a folder of their own; an empty one would put every output
+    at the file system's root (`/runs/...`), which a container's root user may write to."""
+    errors = []
+    for key, default in (("results", "results"), ("resources", "resources")):
+        folder = config.get(key, default)
+        if not isinstance(folder, str) or not folder.strip():
+            errors.append(f"{key}: {folder!r} names no folder; give one, such as {default!r}")
+            continue
+        resolved = Path(folder).expanduser().resolve()
+        if resolved == Path(resolved.anchor):
+            errors.append(
+                f"{key}: {folder!r} is the file system's root; give a folder of its own, such as {default!r}"
+            )
+    return errors
 
 
 def _unknown_model(name: str) -> str:

@@ -15,6 +15,8 @@ Imported at planning time, to warn about claims whose experiments the config lac
 
 from __future__ import annotations
 
+import math
+
 import yaml
 
 from transfer_study.report import statistics
@@ -28,17 +30,35 @@ class ClaimsError(ValueError):
     """A claims file the report cannot judge."""
 
 
+KEYS = {"id", "section", "metric", "metrics", "margin", *LANGUAGES, *FORMS}
+
+
 def load_claims(path) -> dict[str, list[dict]]:
-    """The claims of each study; raises ClaimsError naming the file and claim for every problem."""
+    """The claims of each study; raises ClaimsError naming the file and claim for every problem, so that
+    a mistake is found at planning rather than by the report job after all the training."""
     with open(path) as handle:
         studies = yaml.safe_load(handle) or {}
+    if not isinstance(studies, dict):
+        raise ClaimsError(f"invalid claims:\n  {path}: expected a mapping of studies to their claims")
     problems, seen = [], set()
     for study, block in studies.items():
-        for claim in block.get("claims", []):
-            where = f"{path}: {study}/{claim.get('id', '(no id)')}"
-            if claim.get("id") in seen:
+        if not isinstance(block, dict) or not isinstance(block.get("claims", []), list):
+            problems.append(
+                f"{path}: {study}: expected a mapping with the study's claims as a list under 'claims:' "
+                "(and optionally its 'source')"
+            )
+            continue
+        for index, claim in enumerate(block.get("claims", [])):
+            if not isinstance(claim, dict):
+                problems.append(f"{path}: {study}/claims.{index}: expected a mapping (id, words, form)")
+                continue
+            name = claim.get("id")
+            where = f"{path}: {study}/{name if isinstance(name, str) and name else f'claims.{index}'}"
+            if not isinstance(name, str) or not name.strip():
+                problems.append(f"{where}: give the claim an id (a name of its own, as text)")
+            elif name in seen:
                 problems.append(f"{where}: the id is used twice; give every claim its own")
-            seen.add(claim.get("id"))
+            seen.add(name)
             problems += [f"{where}: {problem}" for problem in claim_problems(claim)]
     if problems:
         raise ClaimsError("invalid claims:\n  " + "\n  ".join(problems))
@@ -50,22 +70,49 @@ def claim_form(claim: dict) -> str | None:
     return forms[0] if len(forms) == 1 else None
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_term(term) -> bool:
+    """An experiment's name, or (in greater and less) a list of names."""
+    names = term if isinstance(term, list) else [term]
+    return bool(names) and all(isinstance(name, str) and name for name in names)
+
+
 def claim_problems(claim: dict) -> list[str]:
+    problems = [
+        f"unknown key {key!r}; allowed keys: {', '.join(sorted(KEYS))}" for key in claim if key not in KEYS
+    ]
     form = claim_form(claim)
     if form is None:
-        return [f"give exactly one form of {', '.join(FORMS)}"]
-    problems = [f"no words in {language}" for language in LANGUAGES if not claim.get(language)]
+        return [*problems, f"give exactly one form of {', '.join(FORMS)}"]
+    problems += [
+        f"no words in {language} (text)"
+        for language in LANGUAGES
+        if not isinstance(claim.get(language), str) or not claim[language].strip()
+    ]
     terms = claim[form]
     if not isinstance(terms, list) or len(terms) < 2:
         problems.append(f"{form} needs a list of at least two experiments")
+    elif not all(_is_term(term) if form in ("greater", "less") else isinstance(term, str) for term in terms):
+        nested = " (or, in greater and less, lists of names)" if form in ("greater", "less") else ""
+        problems.append(f"{form} lists experiments by their names in the config{nested}")
     metrics = claim.get("metrics") or [claim.get("metric")]
-    unknown = [metric for metric in metrics if metric not in COLUMNS]
+    if not isinstance(metrics, list):
+        metrics = [metrics]
+    unknown = [metric for metric in metrics if not isinstance(metric, str) or metric not in COLUMNS]
     if unknown:
         problems.append(f"unknown metric {', '.join(map(str, unknown))}; known: {', '.join(COLUMNS)}")
     if "metrics" in claim and (form not in ("greater", "less", "equivalent") or len(metrics) != 2):
         problems.append("metrics (one per side) needs a two-term greater, less or equivalent")
     if (form == "equivalent") != ("margin" in claim):
         problems.append("a margin belongs to, and only to, an equivalent claim")
+    elif "margin" in claim and not (_is_number(claim["margin"]) and claim["margin"] > 0):
+        problems.append(
+            f"margin {claim['margin']!r} is not a positive number; write it in the metric's unit "
+            "(0.02 for 2 points of accuracy)"
+        )
     return problems
 
 

@@ -207,8 +207,15 @@ def build_context(
     language = config.get("report", {}).get("language", "en")
     formats = {name: dataset.get("format") for name, dataset in config.get("datasets", {}).items()}
     by_study = study_entries(config, experiments, metrics, reported)
-    all_runs = {name: entry["runs"] for entries in by_study.values() for name, entry in entries.items()}
-    labels = {name: entry["label"] for entries in by_study.values() for name, entry in entries.items()}
+    # A claim may name any experiment of the config, a grid's included, not only those with a section.
+    every = config.get("experiments", {})
+    all_runs: dict[str, list] = {name: [] for name in every}
+    for item in sorted(metrics, key=lambda item: item["seed"]):
+        if item["experiment"] in every:
+            all_runs[item["experiment"]].append(run_row(item))
+    all_runs.update({name: entry["runs"] for entries in by_study.values() for name, entry in entries.items()})
+    labels = {name: settings.get("label", name) for name, settings in every.items()}
+    labels.update({name: entry["label"] for entries in by_study.values() for name, entry in entries.items()})
     studies = {}
     for number, (study, entries) in enumerate(by_study.items(), start=1):
         reported_study = reported.get(study, {})
