@@ -472,3 +472,77 @@ def test_the_fingerprint_changes_with_an_image_and_not_with_a_touch(tmp_path):
     (folder / "dog/new.png").write_bytes(image_bytes((0, 0, 80)))
     assert directories.record_directory(folder, record)
     assert len(json.loads(record.read_text())["files"]) == 7
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_a_pool_of_split_folders_is_refused_with_the_layout_to_use(tmp_path, kind):
+    files = presplit_files("downloaded/", {"train": 4, "val": 2, "test": 2})
+    source = write_folder(tmp_path / "p", files) if kind == "folder" else write_zip(tmp_path / "p.zip", files)
+    with pytest.raises(DatasetError) as error:
+        preprocess_dataset(image_folder({"pool": "p"}), {"pool": source}, 8)
+    message = str(error.value)
+    assert "its top-level folders are test/, train/, val/: splits, not classes" in message
+    assert "splits: {presplit: SOURCE}" in message and str(source) in message
+
+
+def test_class_folders_reached_through_links_are_read_and_broken_links_listed(tmp_path):
+    elsewhere = write_folder(tmp_path / "elsewhere", class_files("", {"dog": 5}))
+    pool = write_folder(tmp_path / "pool", class_files("", {"cat": 5}))
+    (pool / "dog").symlink_to(elsewhere / "dog", target_is_directory=True)
+    (pool / "cat" / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (pool / "cat" / "again").symlink_to(pool, target_is_directory=True)  # a loop back to the top
+    (pool / "cat" / "linked.png").symlink_to(elsewhere / "dog" / "000.png")  # a file link is a file
+    arrays, stats = preprocess_dataset(image_folder({"pool": "pool"}), {"pool": pool}, size=8)
+    assert stats["class_names"] == ["cat", "dog"]
+    reasons = {entry["member"]: entry["reason"] for entry in stats["skipped"]}
+    assert reasons["cat/gone.png"].startswith("broken link (to ")
+    assert reasons["cat/again"] == "a link to '.', which is read once already"
+    assert sum(split["total"] for split in stats["splits"].values()) == 11
+    assert len(directories.listed_files(pool)) == 11  # the folder's record sees what is read
+
+
+def test_metadata_of_photo_tools_and_nas_software_is_skipped_wherever_it_sits(tmp_path):
+    files = class_files("photos/", {"cat": 5, "dog": 5})
+    thumbnail = image_bytes(COLOURS["dog"], "JPEG")  # a real JPEG, which would decode as a photo
+    files["photos/cat/@eaDir/000.png/SYNOPHOTO_THUMB_XL.jpg"] = thumbnail
+    files["photos/dog/Thumbs.db"] = b"\xd0\xcf\x11\xe0"
+    files["photos/dog/.@__thumb/s100_001.jpg"] = thumbnail
+    files["photos/desktop.ini"] = b"[.ShellClassInfo]\r\n"
+    files["@eaDir/photos/SYNOINDEX_MEDIA_INFO"] = b"{}"  # beside the wrapper: it is still looked through
+    archive = write_zip(tmp_path / "nas.zip", files)
+    _, stats = preprocess_dataset(image_folder({"pool": "pool"}), {"pool": archive}, size=8)
+    reasons = {entry["member"]: entry["reason"] for entry in stats["skipped"]}
+    assert reasons["photos/cat/@eaDir/000.png/SYNOPHOTO_THUMB_XL.jpg"] == (
+        "Synology NAS thumbnails and index (@eaDir)"
+    )
+    assert reasons["@eaDir/photos/SYNOINDEX_MEDIA_INFO"].startswith("Synology NAS")
+    assert reasons["photos/dog/Thumbs.db"] == "Windows thumbnail cache"
+    assert reasons["photos/dog/.@__thumb/s100_001.jpg"] == "QNAP NAS thumbnails (.@__thumb)"
+    assert reasons["photos/desktop.ini"] == "Windows folder settings"
+    assert stats["class_names"] == CLASSES
+    assert sum(split["total"] for split in stats["splits"].values()) == 10
+
+
+def test_class_folders_that_differ_only_in_case_are_an_error_naming_both(tmp_path):
+    files = class_files("", {"cat": 3, "dog": 3}) | {
+        name.replace("cat/", "Cat/"): data for name, data in class_files("", {"cat": 2}).items()
+    }
+    with pytest.raises(DatasetError, match=r"class folders 'Cat' and 'cat' differ only in case"):
+        preprocess_dataset(image_folder({"pool": "p"}), {"pool": write_folder(tmp_path / "p", files)}, 8)
+
+
+def test_one_folder_named_by_two_sources_under_other_spellings_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for split in ("train", "test"):
+        write_folder(tmp_path / split, class_files("", {"cat": 10, "dog": 10}))
+    dataset = image_folder({"train": "a", "test": "b"}, image_size=32)
+    config = planning_config(tmp_path, dataset, {"a": {"directory": "train"}, "b": {"directory": "./train/"}})
+    with pytest.raises(study_config.ConfigError) as error:
+        study_config.check_config(config)
+    assert "sources.b.directory: './train/' is the folder of sources.a ('train') under another spelling" in (
+        str(error.value)
+    )
+    config["sources"]["b"]["directory"] = "test"
+    for experiment in config["experiments"].values():
+        experiment["batch_size"] = 4
+    study_config.check_config(config)

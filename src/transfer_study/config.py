@@ -121,8 +121,20 @@ def check_config(config: dict) -> None:
     sources = config["sources"]
     datasets = config["datasets"]
     paths = {}
+    folders = {}
     for name, source in sources.items():
         errors += _source_errors(name, source)
+        directory = source.get("directory")
+        if isinstance(directory, str) and Path(directory).is_dir():
+            # `photos`, `./photos/` and a link to it are one folder: read twice, its images would be
+            # in two splits at once.
+            real = Path(directory).resolve()
+            if real in folders:
+                errors.append(
+                    f"sources.{name}.directory: {directory!r} is the folder of sources.{folders[real][0]} "
+                    f"({folders[real][1]!r}) under another spelling; every source needs its own folder"
+                )
+            folders.setdefault(real, (name, directory))
         if "path" not in source:
             continue
         relative = PurePosixPath(source["path"].replace("\\", "/"))

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from transfer_study.data.archives import iter_tar_files, iter_zip_files
+from transfer_study.data.metadata import metadata_reason
 
 SPLITS = ("train", "validation", "test")
 # Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past
@@ -129,8 +130,8 @@ def read_beans_split(
     skipped, kept = [], []
     for name, data in members:
         parts = PurePosixPath(name).parts
-        if is_macos_metadata(name):
-            skipped.append({"archive": archive.name, "member": name, "reason": "macOS metadata"})
+        if (reason := metadata_reason(name)) is not None:
+            skipped.append({"archive": archive.name, "member": name, "reason": reason})
             continue
         label = _beans_member_class(name)
         if label is not None and parts[-3] != split:
@@ -152,12 +153,6 @@ def read_beans_split(
     x, y, names = decode_members(kept, size, workers, archive.name, skipped)
     require_every_class(y, class_names, f"{archive} ({split})")
     return x, y, skipped
-
-
-def is_macos_metadata(name: str) -> bool:
-    """A Mac's resource forks and folder metadata, which archives made on a Mac carry beside images."""
-    parts = PurePosixPath(name).parts
-    return parts[0] == "__MACOSX" or parts[-1].startswith("._")
 
 
 def decode_members(

@@ -8,7 +8,10 @@ image on every planning would be slow: each file's size, modification time, chan
 kept with its hash in a second file, and a file is hashed again only when one of those changes.
 
 Hidden files and folders (names that start with a dot: .DS_Store, .git, editors' backups) are neither
-fingerprinted nor read.
+fingerprinted nor read. Symbolic links are followed, to files and to folders alike, as a file manager
+shows them; a folder reached a second time (a link back up, a loop, or two links to one folder) is read
+once, and a broken link or anything that is not a regular file is listed with its reason rather than
+dropped without a word.
 """
 
 from __future__ import annotations
@@ -18,23 +21,58 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from transfer_study.files import write_atomically
 
 CHUNK_BYTES = 1 << 20
 
 
-def listed_files(directory: Path) -> list[tuple[str, Path]]:
-    """(relative POSIX path, path) of every regular file below `directory` that is not hidden, sorted."""
+class Listing(NamedTuple):
+    """A folder's files, and what below it was not read, with why."""
+
+    files: list[tuple[str, Path]]  # (relative POSIX path, path), sorted
+    skipped: list[tuple[str, str]]  # (relative POSIX path, reason), sorted
+
+
+def walk(directory: Path) -> Listing:
+    """Every regular file below `directory` that is not hidden, links followed and loops stopped."""
     directory = Path(directory)
-    found = []
-    for root, folders, files in os.walk(directory):
-        folders[:] = [folder for folder in folders if not folder.startswith(".")]
+    found, skipped = [], []
+    first_read = {os.path.realpath(directory): "."}  # real folder -> where it was read
+
+    def relative(path: Path) -> str:
+        return path.relative_to(directory).as_posix()
+
+    for root, folders, files in os.walk(directory, followlinks=True):
+        kept = []
+        for folder in sorted(folder for folder in folders if not folder.startswith(".")):
+            path = Path(root, folder)
+            real = os.path.realpath(path)
+            if real in first_read:
+                why = f"a link to {first_read[real]!r}, which is read once already"
+                skipped.append((relative(path), why))
+                continue
+            first_read[real] = relative(path)
+            kept.append(folder)
+        folders[:] = kept
         for name in files:
             path = Path(root, name)
-            if not name.startswith(".") and path.is_file():
-                found.append((path.relative_to(directory).as_posix(), path))
-    return sorted(found)
+            if name.startswith("."):
+                continue
+            if path.is_file():
+                found.append((relative(path), path))
+            elif path.is_symlink() and not path.exists():
+                why = f"broken link (to {os.readlink(path)!r}, which is not there)"
+                skipped.append((relative(path), why))
+            else:
+                skipped.append((relative(path), "not a regular file"))
+    return Listing(sorted(found), sorted(skipped))
+
+
+def listed_files(directory: Path) -> list[tuple[str, Path]]:
+    """(relative POSIX path, path) of every regular file below `directory` that is not hidden, sorted."""
+    return walk(directory).files
 
 
 def iter_directory_files(directory: Path) -> Iterator[tuple[str, bytes]]:

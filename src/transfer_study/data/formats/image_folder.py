@@ -67,34 +67,37 @@ def _split_order(key: str) -> int:
 # --- reading members -------------------------------------------------------------------------------
 
 
-def _members(source: Path) -> list[tuple[str, bytes]]:
-    """(name, content) of every file of a folder, zip or tar, in name order."""
+def _members(source: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
+    """(name, content) of every file of a folder, zip or tar, in name order; and (name, reason) of what
+    a folder holds that cannot be read as a file (broken links, folders reached twice through links)."""
     from transfer_study.data.archives import iter_tar_files, iter_zip_files
     from transfer_study.data.datasets import MAX_ARCHIVE_BYTES
-    from transfer_study.data.directories import iter_directory_files, listed_files
+    from transfer_study.data.directories import walk
 
     if source.is_dir():
-        total = sum(path.stat().st_size for _, path in listed_files(source))
+        listing = walk(source)
+        total = sum(path.stat().st_size for _, path in listing.files)
         if total > MAX_ARCHIVE_BYTES:
             raise ImageFolderError(
                 f"{source}: its files hold {total:,} bytes, over the limit of {MAX_ARCHIVE_BYTES:,} that "
                 "preprocessing reads into memory; use a smaller image size for the files, or fewer images"
             )
-        return list(iter_directory_files(source))
+        return [(relative, path.read_bytes()) for relative, path in listing.files], listing.skipped
     if zipfile.is_zipfile(source):
-        return sorted(iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES))
+        return sorted(iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)), []
     if tarfile.is_tarfile(source):
-        return sorted(iter_tar_files(source, max_total_bytes=MAX_ARCHIVE_BYTES))
+        return sorted(iter_tar_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)), []
     raise ImageFolderError(
         f"{source}: neither a folder, a zip nor a tar archive; an image_folder source is one of those"
     )
 
 
 def _skip_reason(name: str) -> str | None:
-    from transfer_study.data.datasets import is_macos_metadata
+    from transfer_study.data.metadata import metadata_reason
 
-    if is_macos_metadata(name):
-        return "macOS metadata"
+    reason = metadata_reason(name)
+    if reason is not None:
+        return reason
     if any(part.startswith(".") for part in PurePosixPath(name).parts):
         return "hidden file"
     return None
@@ -137,10 +140,39 @@ def classify(names: list[str], kind: str, split: str | None = None) -> list[Plac
             found.append(Placement(member_split, None, "not in a class folder"))
         else:
             found.append(Placement(member_split, parts[0], None))
+    _refuse_split_folders_as_classes({placement.label for placement in found if placement.label}, kind)
     return found
 
 
+# Folder names that mean a split, not a class: what downloaded data sets and other tools call them.
+SPLIT_FOLDER_NAMES = {"train", "training", "validation", "valid", "val", "test", "testing", "dev"}
+
+
+def _refuse_split_folders_as_classes(classes: set[str], kind: str) -> None:
+    """Class folders that are all split names (train/, val/, test/) are a folder already split, given
+    where one of class folders was expected: trained as it is, it would classify the split names."""
+    if len(classes) < 2 or not all(name.casefold() in SPLIT_FOLDER_NAMES for name in classes):
+        return
+    folders = ", ".join(f"{name}/" for name in sorted(classes))
+    raise ImageFolderError(
+        f"its top-level folders are {folders}: splits, not classes. For one source holding them use "
+        "splits: {presplit: SOURCE} (folders train/, validation/ and test/, or train/ and test/), or give "
+        "each split's folder as its own source: splits: {train: A, validation: B, test: C}"
+        + (" (pooled data is one folder of class folders)" if kind == "pool" else "")
+    )
+
+
 def _class_names(found_classes: set[str], listed: list[str] | None, where: str) -> list[str]:
+    by_case: dict[str, list[str]] = {}
+    for name in sorted(found_classes):
+        by_case.setdefault(name.casefold(), []).append(name)
+    alike = [spellings for spellings in by_case.values() if len(spellings) > 1]
+    if alike:
+        named = "; ".join(" and ".join(repr(name) for name in spellings) for spellings in alike)
+        raise ImageFolderError(
+            f"{where}: class folders {named} differ only in case: one folder on macOS and Windows, two "
+            "classes here. Merge them under one name, or rename one"
+        )
     if listed is None:
         names = sorted(found_classes)
         if len(names) < 2:
@@ -239,13 +271,15 @@ def _placed_members(kind: str, sources: dict[str, Path]) -> list[_Member]:
     placed = []
     for key, source in sources.items():
         source = Path(source)
-        members = _members(source)
+        members, unread = _members(source)
+        split = key if kind == "per_split" else None
         try:
-            found = classify([name for name, _ in members], kind, key if kind == "per_split" else None)
+            found = classify([name for name, _ in members], kind, split)
         except ImageFolderError as error:
             raise ImageFolderError(f"{source}: {error}") from None
         for (name, data), where in zip(members, found, strict=True):
             placed.append(_Member(source.name, name, data, *where))
+        placed += [_Member(source.name, name, b"", split or "pool", None, why) for name, why in unread]
     return placed
 
 
