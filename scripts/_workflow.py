@@ -16,6 +16,9 @@ def start(snakemake) -> logging.Logger:
     source = str(Path(snakemake.scriptdir).resolve().parent / "src")
     sys.path[:] = [source] + [entry for entry in sys.path if entry != source]
     stream = open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 - lives as long as the job
+    # The console, kept before it is pointed at the log: the package's warnings (a backup set aside)
+    # are for the person running the workflow, not only for its log.
+    console = os.fdopen(os.dup(2), "w", buffering=1)
     # TensorFlow, XLA and oneDNN log from C++ straight to file descriptors 1 and 2; pointing those at
     # the log keeps the console to Snakemake's progress lines.
     sys.stdout.flush()
@@ -29,6 +32,10 @@ def start(snakemake) -> logging.Logger:
         format="%(asctime)s %(levelname)s %(message)s",
         force=True,
     )
+    to_console = logging.StreamHandler(console)
+    to_console.setLevel(logging.WARNING)
+    to_console.setFormatter(logging.Formatter(f"{snakemake.rule} ({snakemake.log[0]}): %(message)s"))
+    logging.getLogger("transfer_study").addHandler(to_console)
     import transfer_study
     from transfer_study.training.runtime import prepare_environment, seconds_since_process_start
 

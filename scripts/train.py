@@ -9,7 +9,7 @@ from transfer_study.data.arrays import load_arrays
 from transfer_study.failures import failure_line, raise_if_injected
 from transfer_study.training.accelerator import require_accelerator
 from transfer_study.training.history import write_history
-from transfer_study.training.loop import finish, save_model_atomically, train
+from transfer_study.training.loop import finish, input_stamps, save_model_atomically, train
 from transfer_study.training.runtime import device_name, library_versions, make_deterministic
 
 imported = time.perf_counter()
@@ -28,6 +28,8 @@ try:
     model, history, summary = train(
         experiment, seed, arrays, weights, snakemake.params.backup, log.info,
         backup_every_seconds=backup_every,
+        produced_by=input_stamps(data=snakemake.input.data, weights=weights),
+        warn=log.warning,  # in the log and on the console
     )  # fmt: skip
 except Exception:
     # The marker lets the next run report this run as failed instead of trying it again unchanged.

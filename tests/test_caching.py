@@ -113,13 +113,16 @@ def test_cached_run_killed_mid_way_resumes_on_the_cache(tmp_path, monkeypatch):
     assert_same_training(whole, resumed)
 
 
-def test_a_backup_of_another_model_is_discarded(tmp_path):
+def test_a_backup_of_another_model_is_set_aside(tmp_path):
     backup = tmp_path / "backup"
     backup.mkdir()
     (backup / "latest.weights.h5").write_text("weights of the whole model, from before the cache")
     said = []
     _claim_backup(backup, {"model": "tail", "cached_up_to": "fire7_concat"}, said.append)
-    assert not (backup / "latest.weights.h5").exists() and "discarding" in said[0]
+    assert not (backup / "latest.weights.h5").exists() and "not resuming the backup" in said[0]
+    (aside,) = tmp_path.glob("backup.set-aside-*")  # kept, not deleted
+    assert (aside / "latest.weights.h5").read_text().startswith("weights of the whole model")
+    assert "it holds another model" in (aside / "SET_ASIDE.txt").read_text()
     _claim_backup(backup, {"model": "tail", "cached_up_to": "fire7_concat"}, said.append)
     assert len(said) == 1  # the same model again: kept
 

@@ -97,6 +97,73 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def killed_at_epoch_3(tmp_path, name, experiment, monkeypatch):
+    """Run `experiment` and kill it as epoch 3 begins: its backup then holds epochs 1 and 2."""
+    from transfer_study.training import loop as training
+
+    def kill(self, epoch, logs=None):
+        if epoch == 2:
+            raise StopAfter
+
+    with monkeypatch.context() as patched:
+        patched.setattr(training.HistoryRecorder, "on_epoch_begin", kill)
+        with pytest.raises(StopAfter):
+            run(tmp_path, name, experiment)
+    assert resume_point(tmp_path / name / "backup")[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"optimizer": {"name": "adam", "learning_rate": 0.0001}}, "optimizer"),
+        ({"epochs": 2}, "epochs"),
+    ],
+)
+def test_a_backup_of_other_settings_is_set_aside_and_training_starts_afresh(
+    tmp_path, monkeypatch, change, named
+):
+    killed_at_epoch_3(tmp_path, "run", EXPERIMENT, monkeypatch)
+    changed = {**EXPERIMENT, **change}
+    said = []
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model, rows, summary = train(
+        changed, 0, tiny_arrays(), None, tmp_path / "run" / "backup", log=said.append
+    )
+    assert summary["resumed_after_epoch"] == 0
+    assert [row["epoch"] for row in rows] == list(range(1, changed["epochs"] + 1))
+    assert summary["epochs_run"] == summary["epochs_max"] == changed["epochs"]
+    assert any(f"other settings ({named} differ)" in line and "training afresh" in line for line in said)
+    (aside,) = (tmp_path / "run").glob("backup.set-aside-*")
+    assert resume_point(aside)[0] == 2 and named in (aside / "SET_ASIDE.txt").read_text()
+    # Trained afresh, the run is the one an uninterrupted run of the new settings makes.
+    reference, reference_rows, _ = run(tmp_path, "reference", changed)
+    np.testing.assert_allclose([r["loss"] for r in rows], [r["loss"] for r in reference_rows], rtol=1e-6)
+
+
+def test_a_backup_of_other_input_files_is_set_aside(tmp_path, monkeypatch):
+    killed_at_epoch_3(tmp_path, "run", EXPERIMENT, monkeypatch)
+    said = []
+    _, _, summary = train(
+        EXPERIMENT, 0, tiny_arrays(), None, tmp_path / "run" / "backup", log=said.append,
+        produced_by={"data": [1234, 1]},
+    )  # fmt: skip
+    assert summary["resumed_after_epoch"] == 0
+    assert any("made from other input files" in line for line in said)
+
+
+def test_a_change_of_how_often_backups_are_made_still_resumes(tmp_path, monkeypatch):
+    killed_at_epoch_3(tmp_path, "run", EXPERIMENT, monkeypatch)
+    said = []
+    _, rows, summary = train(
+        EXPERIMENT, 0, tiny_arrays(), None, tmp_path / "run" / "backup", log=said.append,
+        backup_every_seconds=3600,
+    )  # fmt: skip
+    assert summary["resumed_after_epoch"] == 2 and [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    assert not list((tmp_path / "run").glob("backup.set-aside-*"))
+
+
 def test_early_stopping_keeps_best_epoch(tmp_path):
     experiment = {**EXPERIMENT, "epochs": 30, "early_stopping": {"patience": 2}}
     experiment["optimizer"] = {"name": "adam", "learning_rate": 0.05}  # overfits and wobbles fast

@@ -11,6 +11,12 @@ When the layers in front of the first trainable one are frozen and deterministic
 computed once per split and only the rest of the model trains on it (caching.py); the model returned
 and saved is still the whole model. `precision` picks the Keras dtype policy the model is built under,
 `jit_compile` is passed to `compile`.
+
+A backup is keyed by what made it: the experiment as the job's params give it (every setting the
+training depends on), the files the job read (its `produced_by`: the data and the weights) and the
+model it trains. A backup of anything else is set aside, renamed with the reason beside it rather than
+deleted, and the job starts afresh and says so; run settings that change no result
+(`backup_every_seconds`) are no part of the key, so changing them resumes as before.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from transfer_study.digests import digest
 from transfer_study.files import write_atomically
 from transfer_study.models.build import build_model
 from transfer_study.training.caching import CachePlan, plan_frozen_cache
@@ -37,6 +44,7 @@ BACKUP_FORMAT = 2  # 2: best weights in BEST_WEIGHTS; a backup of another format
 BACKUP_METADATA = "training_metadata.json"  # written by keras.callbacks.BackupAndRestore
 # Which model the backup's weights belong to: the whole model, or the tail behind a frozen cache.
 TRAINED_MODEL = "trained_model.json"
+SET_ASIDE_REASON = "SET_ASIDE.txt"
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 JIT_COMPILE = (True, False, "auto")
@@ -256,20 +264,38 @@ def train(
     log=print,
     extra_callbacks: list | None = None,
     backup_every_seconds: float = 0.0,
+    produced_by: dict | None = None,
+    warn=None,
 ) -> tuple[keras.Model, list[dict], dict]:
     """Train one experiment with one seed; returns (the whole model, history rows, summary).
 
     `extra_callbacks` run after all of ours (the benchmarks time whole epochs with one).
     `backup_every_seconds` spaces the resume backups (0: after every epoch); see PeriodicBackup.
+    `produced_by` identifies the job's input files (see input_stamps), part of the backup's key;
+    `warn` says what the user must see (a backup set aside), by default through `log`.
     """
+    key = {"experiment": experiment, "seed": seed, "inputs": produced_by or {}}
     with dtype_policy(experiment.get("precision", "float32")):
         return _train(
             experiment, seed, arrays, weights_path, Path(backup_dir), log, extra_callbacks or [],
-            backup_every_seconds,
+            backup_every_seconds, key, warn or log,
         )  # fmt: skip
 
 
-def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_callbacks, backup_every):
+def input_stamps(**paths) -> dict:
+    """Each input file's size and modification time: a file made again (new data, other weights) has a
+    new stamp, and a backup made from the old one is not resumed."""
+    stamps = {}
+    for name, path in paths.items():
+        if path is not None:
+            status = Path(path).stat()
+            stamps[name] = [status.st_size, status.st_mtime_ns]
+    return stamps
+
+
+def _train(
+    experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_callbacks, backup_every, key, warn
+):
     num_classes = experiment["num_classes"]
     batch_size = experiment["batch_size"]
     backup_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +308,7 @@ def _train(experiment, seed, arrays, weights_path, backup_dir: Path, log, extra_
     log(f"frozen cache {'used' if plan.used else 'not used'}: {plan.reason}")
     # The model that fit() trains: the tail behind the cache (sharing the model's layers), or the model.
     trained = plan.split.tail if plan.used else model
-    _claim_backup(backup_dir, _trained_model_identity(plan, trained), log)
+    _claim_backup(backup_dir, {**_trained_model_identity(plan, trained), **_key_digests(key)}, warn)
     start_epoch, rows = resume_point(backup_dir)
     if start_epoch:
         log(f"resuming after epoch {start_epoch} from {backup_dir}")
@@ -380,18 +406,53 @@ def _trained_model_identity(plan: CachePlan, trained: keras.Model) -> dict:
     }
 
 
-def _claim_backup(backup_dir: Path, identity: dict, log) -> None:
-    """Keep a backup only if it holds the weights of the same model (whole, or the same tail), in the
-    same format.
+def _key_digests(key: dict) -> dict:
+    """The backup's key as the marker keeps it: a digest of each part, and the experiment's settings
+    themselves, so that a mismatch can name the settings that changed."""
+    return {
+        "experiment_digest": digest(key["experiment"]),
+        "inputs_digest": digest({"seed": key["seed"], "inputs": key["inputs"]}),
+        "experiment": key["experiment"],
+    }
 
-    A backup written by an older version of this module has no marker; it holds the whole model.
-    """
+
+# What a backup must match to be resumed; a marker without a key (an older backup) matches nothing.
+KEYED = ("cached_up_to", "backup_format", "experiment_digest", "inputs_digest")
+
+
+def _mismatch(found: dict, identity: dict) -> str | None:
+    """Why a backup with marker `found` is not this job's, in words; None where it is."""
+    differing = [key for key in KEYED if found.get(key) != identity.get(key)]
+    if not differing:
+        return None
+    if "experiment_digest" in differing and isinstance(found.get("experiment"), dict):
+        before, now = found["experiment"], identity["experiment"]
+        changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+        return f"it was made with other settings ({', '.join(changed)} differ)"
+    if "experiment_digest" in differing:
+        return "it carries no record of the settings it was made with"
+    if "inputs_digest" in differing:
+        return "it was made from other input files (the data or the weights were made again)"
+    return (
+        f"it holds another model or format ({found.get('cached_up_to')}, format {found.get('backup_format')})"
+    )
+
+
+def _claim_backup(backup_dir: Path, identity: dict, warn) -> None:
+    """Keep a backup only if it is this job's: the same settings, inputs and model (whole, or the same
+    tail), in the same format. Another one is set aside (renamed, with the reason written beside it)
+    and the job starts afresh."""
     marker = backup_dir / TRAINED_MODEL
     if any(backup_dir.iterdir()):
         found = json.loads(marker.read_text()) if marker.exists() else {"cached_up_to": None}
-        if any(found.get(key) != identity.get(key) for key in ("cached_up_to", "backup_format")):
-            log(f"discarding the backup in {backup_dir}: it holds {found}, this run trains {identity}")
-            shutil.rmtree(backup_dir)
+        reason = _mismatch(found, identity)
+        if reason is not None:
+            aside = backup_dir.with_name(f"{backup_dir.name}.set-aside-{time.strftime('%Y%m%d-%H%M%S')}")
+            while aside.exists():
+                aside = aside.with_name(aside.name + "+")
+            backup_dir.rename(aside)
+            (aside / SET_ASIDE_REASON).write_text(f"Set aside on {time.ctime()}: {reason}.\n")
+            warn(f"not resuming the backup in {backup_dir}: {reason}; set aside as {aside}, training afresh")
             backup_dir.mkdir(parents=True)
     if not marker.exists():
         write_atomically(marker, lambda path: Path(path).write_text(json.dumps(identity)))
