@@ -451,7 +451,10 @@ CLAIMS = "config/claims.yaml"
 # unchecked, which the report says and this line warns about before any job runs.
 try:
     _claims_warning = report_claims.planning_warning(
-        report_claims.load_claims(CLAIMS), EXPERIMENTS, CLAIMS
+        report_claims.load_claims(CLAIMS),
+        EXPERIMENTS,
+        CLAIMS,
+        studies={experiment(name)["study"] for name in EXPERIMENTS},
     )
 except report_claims.ClaimsError as error:
     raise config_error([line.strip() for line in str(error).splitlines()[1:]])

@@ -294,6 +294,10 @@ def test_the_shipped_claims_cover_the_write_ups_and_match_both_configs():
     warning = planning_warning(shipped, ["beans-1-softmax", "beans-1-relu"], "config/claims.yaml")
     assert "beans-extraction-below-scratch (lacks beans-2)" in warning
     assert "beans-softmax-over-relu-test" not in warning
+    # A config of one study (config/cifar10-jpeg.yaml) renamed nothing of the other.
+    cifar = yaml.safe_load((REPO / "config/cifar10-jpeg.yaml").read_text())["experiments"]
+    assert planning_warning(shipped, cifar, "config/claims.yaml", studies={"cifar10"}) is None
+    assert "beans-" in planning_warning(shipped, cifar, "config/claims.yaml")
 
 
 @pytest.mark.workflow

@@ -43,3 +43,17 @@ def test_unknown_weights_source_is_rejected_with_key_path_and_choices(workflow_d
     message = result.stdout + result.stderr
     assert "experiments.cifar10-stage1.weights: unknown source 'alexnet'" in message
     assert "squeezenet_imagenet" in message and "config/demo.yaml" in message
+
+
+def test_the_cifar10_jpeg_config_validates_and_plans_the_three_stages(workflow_dir):
+    """config/cifar10-jpeg.yaml (docs/results.md): the two zips by file:// url, the train/test layout."""
+    result = snakemake(workflow_dir, "-n", "--cores", "2", "--configfile", "config/cifar10-jpeg.yaml")
+    message = result.stdout + result.stderr
+    jobs = planned_jobs(message)
+    config = yaml.safe_load((workflow_dir / "config/cifar10-jpeg.yaml").read_text())
+    assert list(config["experiments"]) == ["cifar10-stage1", "cifar10-stage2", "cifar10-stage3"]
+    assert set(config["datasets"]["cifar10"]["splits"]) == {"train", "test"}
+    assert jobs["download"] == 3  # the two zips and the SqueezeNet weights
+    assert jobs["preprocess"] == 1
+    assert jobs["train"] == jobs["evaluate"] == 3 * len(config["seeds"])
+    assert "Claims not checked" not in message  # the beans claims are no concern of a CIFAR-10 config

@@ -99,14 +99,8 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, monkeypatch):
 
 def killed_at_epoch_3(tmp_path, name, experiment, monkeypatch):
     """Run `experiment` and kill it as epoch 3 begins: its backup then holds epochs 1 and 2."""
-    from transfer_study.training import loop as training
-
-    def kill(self, epoch, logs=None):
-        if epoch == 2:
-            raise StopAfter
-
     with monkeypatch.context() as patched:
-        patched.setattr(training.HistoryRecorder, "on_epoch_begin", kill)
+        kill_at_epoch(patched, 2, StopAfter)
         with pytest.raises(StopAfter):
             run(tmp_path, name, experiment)
     assert resume_point(tmp_path / name / "backup")[0] == 2

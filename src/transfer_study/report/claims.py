@@ -151,11 +151,16 @@ def missing_experiments(claim: dict, experiments) -> list[str]:
     return [name for name in claim_experiments(claim) if name not in experiments]
 
 
-def planning_warning(claims: dict[str, list[dict]], experiments, path: str) -> str | None:
-    """One line naming every claim the config cannot check, or None when it can check them all."""
+def planning_warning(claims: dict[str, list[dict]], experiments, path: str, studies=None) -> str | None:
+    """One line naming every claim the config cannot check, or None when it can check them all.
+
+    With `studies` (those the config has experiments of), the claims of a study the config leaves out
+    altogether are not warned about: the report has no part for that study, and nothing was renamed.
+    """
     unchecked = [
         f"{claim['id']} (lacks {', '.join(missing)})"
-        for study_claims in claims.values()
+        for study, study_claims in claims.items()
+        if studies is None or study in studies
         for claim in study_claims
         if (missing := missing_experiments(claim, experiments))
     ]
