@@ -546,3 +546,24 @@ def test_one_folder_named_by_two_sources_under_other_spellings_is_an_error(tmp_p
     for experiment in config["experiments"].values():
         experiment["batch_size"] = 4
     study_config.check_config(config)
+
+
+CIFAR10_JPEG = REPO.parent / "shared/data/cifar10-jpeg"
+
+
+def test_the_real_cifar10_jpeg_zips_read_as_the_train_test_layout():
+    """The dataset of config/cifar10-jpeg.yaml on the real 60,000 JPEGs (docs/results.md's run)."""
+    if not (CIFAR10_JPEG / "train.zip").exists():
+        pytest.skip(f"the CIFAR-10 JPEG zips are not at {CIFAR10_JPEG} (a clone without ../shared)")
+    config = yaml.safe_load((REPO / "config/cifar10-jpeg.yaml").read_text())
+    dataset = config["datasets"]["cifar10"]
+    sources = {split: CIFAR10_JPEG / f"{split}.zip" for split in dataset["splits"]}
+    arrays, stats = preprocess_dataset(dataset, sources, size=32, workers=2)
+    assert stats["class_names"] == dataset["class_names"]
+    assert {split: stats["splits"][split]["total"] for split in stats["splits"]} == dataset["expected_images"]
+    assert set(stats["splits"]["validation"]["per_class"].values()) == {1000}  # 20 % of each class's 5,000
+    assert stats["skipped"] == []
+    carved = stats["validation_split"]
+    assert (carved["validation_fraction"], carved["split_seed"]) == (0.2, 0)
+    assert not set(carved["members"]["train"]) & set(carved["members"]["validation"])
+    assert arrays["x_train"].shape == (40000, 32, 32, 3) and arrays["x_test"].dtype == np.uint8
