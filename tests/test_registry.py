@@ -280,3 +280,38 @@ def test_frozen_front_cache_splits_exactly_or_says_why_not(family_run):
         np.testing.assert_allclose(
             plan.split.tail.predict(features, verbose=0), model.predict(x, verbose=0), rtol=1e-4, atol=1e-5
         )
+
+
+@pytest.mark.parametrize("policy", ["frozen", "train"])
+def test_batch_norm_statistics_are_kept_or_learned_by_the_policy(tmp_path, policy):
+    """Fine-tuning every layer of ResNet50V2: `frozen` (the default) keeps each BatchNormalization
+    layer's moving mean and variance as they were, also in the saved model; `train` updates them."""
+    size = registry.get("resnet50v2").min_image_size
+    settings = experiment("resnet50v2", "all", size, **({"batchnorm": policy} if policy == "train" else {}))
+    model = build_model(settings, NUM_CLASSES)
+    norms = [layer for layer in model.get_layer("resnet50v2").layers
+             if isinstance(layer, keras.layers.BatchNormalization)]  # fmt: skip
+    assert len(norms) > 30
+
+    def statistics():
+        return [
+            np.concatenate([np.array(layer.moving_mean), np.array(layer.moving_variance)]) for layer in norms
+        ]
+
+    before = statistics()
+    trained_one_step(model, size)
+    changed = [not np.array_equal(b, a) for b, a in zip(before, statistics(), strict=True)]
+    assert all(changed) if policy == "train" else not any(changed)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras").get_layer("resnet50v2")
+    frozen = [
+        not layer.trainable for layer in reloaded.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert all(frozen) if policy == "frozen" else not any(frozen)
+
+
+def test_an_unknown_batch_norm_policy_is_refused_by_the_schema():
+    config = demo_config()
+    config["experiments"]["cifar10-stage3"]["batchnorm"] = "learn"
+    problems = study_config.schema_errors(config, yaml.safe_load((REPO / "config/schema.yaml").read_text()))
+    assert any(p.startswith("experiments.cifar10-stage3.batchnorm: 'learn' is not one of") for p in problems)

@@ -5,6 +5,14 @@ file is usable on images as they come. Nothing here uses a `Lambda` layer: every
 safe mode, provided this module was imported first (it registers the custom layers of models/layers.py).
 The base stays a nested model named after its family ("vgg16", "resnet50v2"); the trainable plans pick
 layers inside it by the family's units.
+
+Batch normalisation inside the base follows the experiment's `batchnorm`: `frozen` (the default, as
+the Keras transfer-learning guide advises) keeps every BatchNormalization layer of the base in
+inference mode with its pretrained statistics, scale and offset, also inside unfrozen units, since
+statistics re-estimated on a small data set's batches undo what the base learned; `train` lets the
+layers of unfrozen units update their statistics batch by batch. A Keras 3 BatchNormalization layer
+with `trainable=False` runs in inference mode, which the saved model, a resumed run and the
+frozen-feature cache all keep.
 """
 
 from __future__ import annotations
@@ -32,7 +40,22 @@ def build_model(experiment: dict, num_classes: int, weights_path: str | None = N
     outputs = family.build_head(x, num_classes, head)
     model = keras.Model(inputs, outputs, name=f"{family.name}_transfer")
     apply_trainable_plan(model, family.name, experiment["trainable"])
+    apply_batchnorm_policy(model.get_layer(family.name), experiment.get("batchnorm", "frozen"))
     return model
+
+
+BATCHNORM_POLICIES = ("frozen", "train")
+
+
+def apply_batchnorm_policy(base: keras.Model, policy: str) -> None:
+    """Under `frozen`, every BatchNormalization layer of the base stops training (and so runs in
+    inference mode); under `train`, they keep the trainable plan's flags."""
+    if policy not in BATCHNORM_POLICIES:
+        raise ValueError(f"batchnorm must be one of {', '.join(BATCHNORM_POLICIES)}, got {policy!r}")
+    if policy == "frozen":
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.trainable = False
 
 
 def augment(x, augmentation: dict | None):
