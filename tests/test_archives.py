@@ -235,3 +235,43 @@ def test_an_unreadable_tar_is_an_error_naming_the_archive(tmp_path):
         UnreadableArchiveError, match=r"cifar-10-python\.tar\.gz.*cannot be read as a tar archive"
     ):
         list(iter_tar_files(path))
+
+
+class RawNameInfo(zipfile.ZipInfo):
+    """A member whose name is written as these bytes with the UTF-8 flag unset, as macOS's Archive
+    Utility and old Windows archivers write names."""
+
+    def __init__(self, raw: bytes):
+        super().__init__(raw.decode("cp437"))
+        self.raw = raw
+
+    def _encodeFilenameFlags(self):
+        return self.raw, self.flag_bits & ~0x800
+
+
+def test_member_names_are_read_as_the_archiver_meant_them(tmp_path):
+    members = [
+        (RawNameInfo("fotos/cão/001.jpg".encode()), b"utf-8 without the flag"),
+        (RawNameInfo("fotos/\x82t\x82/002.jpg".encode("latin-1")), b"code page 437 proper"),
+        (RawNameInfo(b"fotos\\gato\\003.jpg"), b"a Windows separator"),
+        ("fotos/vaca/004.jpg", b"ascii"),
+    ]
+    path = make_zip(tmp_path / "names.zip", members)
+    names = [name for name, _ in iter_zip_files(path)]
+    assert names == ["fotos/cão/001.jpg", "fotos/été/002.jpg", "fotos/gato/003.jpg", "fotos/vaca/004.jpg"]
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_a_member_name_that_appears_twice_is_refused_naming_it(tmp_path, kind):
+    members = [("train/cat/001.jpg", b"one"), ("train/cat/002.jpg", b"two"), ("train/cat/001.jpg", b"three")]
+    if kind == "zip":
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # zipfile warns of the duplicate, and writes it
+            path = make_zip(tmp_path / "twice.zip", members)
+        read = iter_zip_files
+    else:
+        path, read = make_tar(tmp_path / "twice.tar.gz", members), iter_tar_files
+    with pytest.raises(UnsafeArchiveError, match=r"member 'train/cat/001.jpg' appears twice in the archive"):
+        list(read(path))

@@ -10,6 +10,7 @@ The declared sizes are a real bound: zipfile stops decompressing a member at its
 
 from __future__ import annotations
 
+import contextlib
 import stat
 import tarfile
 import zipfile
@@ -60,6 +61,39 @@ def _check_tar_type(member: tarfile.TarInfo, archive_name: str) -> None:
         raise _refuse(archive_name, member.name, "is a device, fifo or other special file")
 
 
+UTF8_NAME_FLAG = 0x800  # general purpose bit 11: the member's name is UTF-8
+
+
+def member_name(member: zipfile.ZipInfo) -> str:
+    """A zip member's name as the archiver that wrote it meant it.
+
+    Without the UTF-8 flag, zipfile reads a name as IBM code page 437, the format's old default; but
+    macOS's Archive Utility and many other tools write UTF-8 names without setting the flag, which
+    code page 437 turns into mojibake (`fotos/cÃ£o.jpg`). A name that is valid UTF-8 is read as such.
+    Windows tools that wrote `\\` as the folder separator get `/`, the one the format defines.
+    """
+    name = member.filename
+    if not member.flag_bits & UTF8_NAME_FLAG and not name.isascii():
+        # Not UTF-8: really code page 437 (or another DOS code page), kept as zipfile read it.
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            name = name.encode("cp437").decode("utf-8")
+    return name.replace("\\", "/")
+
+
+def _refuse_repeated_names(names: list[str], archive_name: str) -> None:
+    """Two members under one name would be one file once unpacked, and which one is meant is unknown."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise _refuse(
+                archive_name,
+                name,
+                "appears twice in the archive (which copy is meant is ambiguous); "
+                "rebuild the archive with each file once",
+            )
+        seen.add(name)
+
+
 def check_zip_members(
     zf: zipfile.ZipFile, archive_name: str, max_total_bytes: int | None = None
 ) -> list[zipfile.ZipInfo]:
@@ -68,6 +102,7 @@ def check_zip_members(
     for member in members:
         _check_name(member.filename, archive_name)
         _check_zip_mode(member, archive_name)
+    _refuse_repeated_names([member_name(m) for m in members if not m.is_dir()], archive_name)
     _check_total(sum(member.file_size for member in members), max_total_bytes, archive_name)
     return members
 
@@ -80,6 +115,7 @@ def check_tar_members(
     for member in members:
         _check_name(member.name, archive_name)
         _check_tar_type(member, archive_name)
+    _refuse_repeated_names([m.name for m in members if m.isfile()], archive_name)
     _check_total(sum(member.size for member in members), max_total_bytes, archive_name)
     return members
 
@@ -122,7 +158,7 @@ def iter_zip_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[s
                 content = zf.read(member)
             except _READ_ERRORS as error:
                 raise _unreadable(path, "a zip archive", error, member.filename) from None
-            yield member.filename, content
+            yield member_name(member), content
 
 
 def iter_tar_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
