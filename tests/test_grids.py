@@ -295,3 +295,12 @@ def test_the_beans_finetuning_grid_config_plans_nine_experiments(workflow_dir):
         in output
     )
     assert "experiment=beans-finetune--learning_rate-1e-5--trainable-block4_block5, seed=2" in output
+
+
+def test_a_hand_written_experiment_name_longer_than_a_folder_name_may_be_is_an_error():
+    config = demo_with({"base": "cifar10-stage1", "axes": {"epochs": [1]}})
+    config["experiments"]["x" * 300] = copy.deepcopy(config["experiments"]["cifar10-stage1"])
+    assert schema_errors(config, SCHEMA) == [
+        f"experiments: the name {'x' * 40!r}... has 300 characters, more than a folder name may have (255); "
+        "shorten it"
+    ]

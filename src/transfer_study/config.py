@@ -65,6 +65,12 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
             message = _float_message(error.instance, error.validator_value)
         elif error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
             message += f"; allowed keys: {_choices(error.schema['properties'])}"
+        elif error.validator == "maxLength" and error.validator_value == 255:
+            # Experiment and grid names become folder names, which most file systems cap at 255 bytes.
+            message = (
+                f"the name {error.instance[:40]!r}... has {len(error.instance)} characters, more than a "
+                "folder name may have (255); shorten it"
+            )
         elif error.validator in ("oneOf", "anyOf"):
             options = [option.get("description") or option.get("enum") or option.get("type")
                        for option in error.validator_value]  # fmt: skip
