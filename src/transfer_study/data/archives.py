@@ -197,8 +197,13 @@ def _extract_zip(path: Path, dest: Path, max_total_bytes: int | None) -> list[st
 def _extract_tar(path: Path, dest: Path, max_total_bytes: int | None) -> list[str]:
     with tarfile.open(path) as tf:
         members = check_tar_members(tf, str(path), max_total_bytes)
-        # The "data" filter checks every member again as it writes and drops unsafe permissions.
-        tf.extractall(dest, members, filter="data")
+        # The "data" filter checks every member again as it writes and drops unsafe permissions. Python
+        # before 3.11.4 (Debian 12's 3.11.2) has no filters; check_tar_members has refused every link,
+        # device and path outside `dest` already.
+        if hasattr(tarfile, "data_filter"):
+            tf.extractall(dest, members, filter="data")
+        else:
+            tf.extractall(dest, members)
     return [member.name for member in members if member.isfile()]
 
 
