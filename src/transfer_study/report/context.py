@@ -175,6 +175,7 @@ def study_entries(config: dict, experiments: dict, metrics: list[dict], reported
     study_runs: dict[str, list] = {}
     for name, experiment in experiments.items():
         study_runs.setdefault(experiment["study"], []).extend(runs.get(name, []))
+    ceilings = {study: largest_loss(rows) for study, rows in study_runs.items()}
     by_study: dict[str, dict] = {}
     for name, experiment in experiments.items():
         study = experiment["study"]
@@ -185,7 +186,7 @@ def study_entries(config: dict, experiments: dict, metrics: list[dict], reported
             runs.get(name, []),
             reported_results.get(name),
             failed.get(name, []),
-            loss_ceiling=largest_loss(study_runs[study]),
+            loss_ceiling=ceilings[study],
         )
         by_study.setdefault(study, {})[name] = entry
     return by_study
@@ -208,14 +209,12 @@ def build_context(
     formats = {name: dataset.get("format") for name, dataset in config.get("datasets", {}).items()}
     by_study = study_entries(config, experiments, metrics, reported)
     # A claim may name any experiment of the config, a grid's included, not only those with a section.
-    every = config.get("experiments", {})
+    every = {**config.get("experiments", {}), **experiments}
     all_runs: dict[str, list] = {name: [] for name in every}
     for item in sorted(metrics, key=lambda item: item["seed"]):
         if item["experiment"] in every:
             all_runs[item["experiment"]].append(run_row(item))
-    all_runs.update({name: entry["runs"] for entries in by_study.values() for name, entry in entries.items()})
     labels = {name: settings.get("label", name) for name, settings in every.items()}
-    labels.update({name: entry["label"] for entries in by_study.values() for name, entry in entries.items()})
     studies = {}
     for number, (study, entries) in enumerate(by_study.items(), start=1):
         reported_study = reported.get(study, {})

@@ -50,6 +50,14 @@ def run_row(metrics: dict) -> dict:
     return row
 
 
+def reported_results(path, study: str) -> dict:
+    """The numbers config/reported.yaml gives for one study's experiments, by experiment."""
+    import yaml
+
+    with open(path) as handle:
+        return (yaml.safe_load(handle) or {}).get(study, {}).get("results", {})
+
+
 def metric_range(column: str, largest_loss: float | None) -> tuple[float, float]:
     """The values a metric can take: 0 to 1 for an accuracy; for a loss, 0 to the largest loss of our
     runs (a loss has no upper bound, and an interval wider than anything the runs reached says nothing)."""
