@@ -47,7 +47,7 @@ EDITS = {
         "    format: cifar10_pickle\n",
         [
             "datasets.cifar10.format: unknown dataset format 'cifar10_pickle'; "
-            "registered formats: beans_zip, cifar10_tar, image_folder"
+            "registered formats: beans_zip, cifar10_tar, csv, image_folder"
         ],
     ),
     "unknown layer": (

@@ -94,7 +94,7 @@ def test_get_names_the_registered_formats_for_an_unknown_one():
     with pytest.raises(KeyError) as error:
         registry.get("tfrecord")
     assert "unknown dataset format 'tfrecord'" in str(error.value)
-    assert "beans_zip, cifar10_tar, image_folder" in str(error.value)
+    assert "beans_zip, cifar10_tar, csv, image_folder" in str(error.value)
 
 
 def test_schema_names_the_registered_formats():
@@ -369,7 +369,7 @@ def test_class_names_of_a_directory_are_read_at_planning(tmp_path, monkeypatch):
         study_config.check_config(config)
 
 
-REGISTERED = "registered formats: beans_zip, cifar10_tar, image_folder"
+REGISTERED = "registered formats: beans_zip, cifar10_tar, csv, image_folder"
 BEANS_FROM_A_DIRECTORY = {
     "format": "beans_zip",
     "splits": {"train": "mine", "validation": "v", "test": "t"},
@@ -452,7 +452,7 @@ def test_a_synthetic_source_of_a_format_without_a_writer_is_a_config_error(monke
     with pytest.raises(study_config.ConfigError) as error:
         study_config.check_config(config)
     assert "sources.cifar10.synthetic.format: no synthetic source of format 'no_writer'" in str(error.value)
-    assert "formats with one: beans_zip, cifar10_tar, image_folder" in str(error.value)
+    assert "formats with one: beans_zip, cifar10_tar, csv, image_folder" in str(error.value)
 
 
 def test_the_fingerprint_changes_with_an_image_and_not_with_a_touch(tmp_path):

@@ -1,6 +1,7 @@
 """Your own images end to end: image_folder datasets from a directory (pre-split) and from a zip (one pool
-split by the config), each trained by one tiny experiment through the real Snakefile; then a changed
-image reruns only what was made from its folder, and an edit of a format's module only its datasets."""
+split by the config), and a csv dataset (a folder of unsorted images and a table of their labels), each
+trained by one tiny experiment through the real Snakefile; then a changed image reruns only what was
+made from its folder, and an edit of a format's module only its datasets."""
 
 import hashlib
 import json
@@ -31,6 +32,17 @@ def write_config(workdir) -> None:
     """A directory with train/, validation/ and test/, and a zip of one pool of class folders fetched
     from a file:// url, as a user would give them."""
     write_folder(workdir / "photos", presplit_files(counts={"train": 8, "validation": 3, "test": 3}))
+    # The same kind of images without class folders, labelled by a table with a split column.
+    unsorted = class_files("", {"cat": 14, "dog": 14})
+    rows = ["file,kind,split"] + [
+        f"img/{index:03d}{name[name.rindex('.') :]},{name.split('/')[0]},{'test' if index % 5 == 0 else 'train'}"
+        for index, name in enumerate(sorted(unsorted))
+    ]
+    files = {
+        f"img/{index:03d}{name[name.rindex('.') :]}": data
+        for index, (name, data) in enumerate(sorted(unsorted.items()))
+    }
+    write_folder(workdir / "tabled", files | {"labels.csv": ("\n".join(rows) + "\n").encode()})
     pool = write_zip(workdir.parent / "pool.zip", class_files("pool/", {"cat": 15, "dog": 15}))
     config = {
         "results": "results/mine",
@@ -38,6 +50,7 @@ def write_config(workdir) -> None:
         "seeds": [0],
         "sources": {
             "photos": {"directory": "photos"},
+            "tabled": {"directory": "tabled"},
             "pool": {
                 "path": "data/pool.zip",
                 "url": pool.resolve().as_uri(),
@@ -46,6 +59,15 @@ def write_config(workdir) -> None:
         },
         "datasets": {
             "folders": {"format": "image_folder", "splits": {"presplit": "photos"}, "image_size": 32},
+            "tabled": {
+                "format": "csv",
+                "splits": {"images": "tabled"},
+                "table": "labels.csv",
+                "path_column": "file",
+                "label_column": "kind",
+                "split_column": "split",
+                "image_size": 32,
+            },
             "zipped": {
                 "format": "image_folder",
                 "splits": {"pool": "pool"},
@@ -57,6 +79,7 @@ def write_config(workdir) -> None:
             },
         },
         "experiments": {
+            "tabled-scratch": tiny_experiment("tabled", "tabled"),
             "folders-scratch": tiny_experiment("folders", "folders"),
             "zipped-scratch": tiny_experiment("zipped", "zipped"),
         },
@@ -77,6 +100,12 @@ def test_image_folder_datasets_run_end_to_end_and_a_changed_image_reruns_its_cha
         metrics = json.loads((results / f"runs/{name}/seed0/metrics.json").read_text())
         assert metrics["class_names"] == ["cat", "dog"]
         assert metrics["test"]["images"] == 6  # 3 per class in test/; 20 % of 15 per class from the pool
+    tabled = json.loads((results / "runs/tabled-scratch/seed0/metrics.json").read_text())
+    assert tabled["class_names"] == ["cat", "dog"]
+    assert tabled["test"]["images"] == 6  # every fifth row of 28 is test
+    table_stats = json.loads((results / "data/tabled-32px.stats.json").read_text())
+    assert table_stats["validation_split"]["from"] == "train"
+    assert table_stats["table"]["rows"] == 28
     assert (results / "report/report.html").exists() and (results / "summary.csv").exists()
     folders = json.loads((results / "data/folders-32px.stats.json").read_text())
     assert folders["splits"]["train"]["per_class"] == {"cat": 8, "dog": 8}
@@ -98,4 +127,9 @@ def test_image_folder_datasets_run_end_to_end_and_a_changed_image_reruns_its_cha
     assert ("train", "experiment=folders-scratch, seed=0") in jobs
     reader = workflow_dir / "src/transfer_study/data/formats/image_folder.py"
     reader.write_text(reader.read_text() + "\n# an edit\n")
-    assert ("preprocess", "dataset=zipped, size=32") in planned_rules(workflow_dir)
+    jobs = planned_rules(workflow_dir)
+    assert ("preprocess", "dataset=zipped, size=32") in jobs
+    assert ("preprocess", "dataset=tabled, size=32") not in jobs
+    table_reader = workflow_dir / "src/transfer_study/data/formats/csv_table.py"
+    table_reader.write_text(table_reader.read_text() + "\n# an edit\n")
+    assert ("preprocess", "dataset=tabled, size=32") in planned_rules(workflow_dir)

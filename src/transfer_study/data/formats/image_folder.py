@@ -28,19 +28,15 @@ skipped with its reason in stats.json.
 from __future__ import annotations
 
 import functools
-import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, listed_class_names, synthetic_spec
+from transfer_study.data.splitting import SPLITS, fractions, planned_train_count
 
-SPLITS = ("train", "validation", "test")
 # {train, test} is read as one source per split; validation is then carved from train.
 LAYOUTS = {SPLITS: "per_split", ("train", "test"): "per_split", ("presplit",): "presplit", ("pool",): "pool"}
-DEFAULT_VALIDATION_FRACTION = 0.2
-DEFAULT_TEST_FRACTION = 0.2
-DEFAULT_SPLIT_SEED = 0
 
 
 class Placement(NamedTuple):
@@ -65,31 +61,6 @@ def _split_order(key: str) -> int:
 
 
 # --- reading members -------------------------------------------------------------------------------
-
-
-def _members(source: Path) -> tuple[list[tuple[str, bytes]], list[tuple[str, str]]]:
-    """(name, content) of every file of a folder, zip or tar, in name order; and (name, reason) of what
-    a folder holds that cannot be read as a file (broken links, folders reached twice through links)."""
-    from transfer_study.data.archives import iter_tar_files, iter_zip_files
-    from transfer_study.data.datasets import MAX_ARCHIVE_BYTES
-    from transfer_study.data.directories import walk
-
-    if source.is_dir():
-        listing = walk(source)
-        total = sum(path.stat().st_size for _, path in listing.files)
-        if total > MAX_ARCHIVE_BYTES:
-            raise ImageFolderError(
-                f"{source}: its files hold {total:,} bytes, over the limit of {MAX_ARCHIVE_BYTES:,} that "
-                "preprocessing reads into memory; use a smaller image size for the files, or fewer images"
-            )
-        return [(relative, path.read_bytes()) for relative, path in listing.files], listing.skipped
-    if zipfile.is_zipfile(source):
-        return sorted(iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)), []
-    if tarfile.is_tarfile(source):
-        return sorted(iter_tar_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)), []
-    raise ImageFolderError(
-        f"{source}: neither a folder, a zip nor a tar archive; an image_folder source is one of those"
-    )
 
 
 def _skip_reason(name: str) -> str | None:
@@ -192,53 +163,19 @@ def _class_names(found_classes: set[str], listed: list[str] | None, where: str) 
     return list(listed)
 
 
-# --- the split of a pool ---------------------------------------------------------------------------
-
-
-def held_out_counts(count: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:
-    return int(round(count * validation_fraction)), int(round(count * test_fraction))
-
-
-def stratified_partition(labels, class_names: list[str], validation_fraction: float, test_fraction: float,
-                         seed: int) -> dict:  # fmt: skip
-    """Indices per split: the fractions of every class held out for validation and test, drawn with
-    `seed` (the same seed and images give the same split). A test_fraction of 0 holds out validation
-    only, for sources that bring their own test images."""
-    import numpy as np
-
-    from transfer_study.data.datasets import DatasetError
-
-    rng = np.random.default_rng(seed)
-    parts = {split: [] for split in SPLITS}
-    for label, name in enumerate(class_names):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        validation, test = held_out_counts(len(members), validation_fraction, test_fraction)
-        if min(validation, len(members) - validation - test) < 1 or (test_fraction and test < 1):
-            held_out = f"{validation_fraction} for validation" + (
-                f" and {test_fraction} for test" if test_fraction else ""
-            )
-            raise DatasetError(
-                f"class {name!r} has {len(members)} usable image(s): too few to hold out "
-                f"{held_out} and keep some for training; add images or change "
-                "datasets.*.validation_fraction" + (" / test_fraction" if test_fraction else "")
-            )
-        parts["validation"].append(members[:validation])
-        parts["test"].append(members[validation : validation + test])
-        parts["train"].append(members[validation + test :])
-    return {split: np.sort(np.concatenate(chunks)) for split, chunks in parts.items()}
-
-
 # --- the format's entries --------------------------------------------------------------------------
 
 
 def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> ReadResult:
     from transfer_study.data.datasets import DatasetError, require_every_class
+    from transfer_study.data.members import SourceError
+    from transfer_study.data.splitting import carve_validation, split_pool
 
     where = ", ".join(str(Path(source)) for source in sources.values())
     try:
         members = _placed_members(layout(sources), sources)
         class_names = _class_names({m.label for m in members if m.label}, dataset.get("class_names"), where)
-    except ImageFolderError as error:
+    except (ImageFolderError, SourceError) as error:
         raise DatasetError(str(error)) from None
     skipped = [{"archive": m.source, "member": m.name, "reason": m.reason} for m in members if m.reason]
     decoded = {}
@@ -247,9 +184,9 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
         decoded[split] = _decoded(kept, size, workers, sources, split, skipped)
     stats = {}
     if "pool" in decoded:
-        decoded, stats["pool_split"] = _split_pool(*decoded.pop("pool"), class_names, dataset)
+        decoded, stats["pool_split"] = split_pool(*decoded.pop("pool"), class_names, dataset)
     elif "validation" not in decoded and "train" in decoded:
-        decoded, stats["validation_split"] = _carve_validation(decoded, class_names, dataset)
+        decoded, stats["validation_split"] = carve_validation(decoded, class_names, dataset)
     arrays = {}
     for split in SPLITS:
         x, y, _ = decoded.get(split) or _decoded([], size, workers, sources, split, skipped)
@@ -268,10 +205,12 @@ class _Member(NamedTuple):
 
 
 def _placed_members(kind: str, sources: dict[str, Path]) -> list[_Member]:
+    from transfer_study.data.members import read_source_files
+
     placed = []
     for key, source in sources.items():
         source = Path(source)
-        members, unread = _members(source)
+        members, unread, _ = read_source_files(source)
         split = key if kind == "per_split" else None
         try:
             found = classify([name for name, _ in members], kind, split)
@@ -288,46 +227,6 @@ def _decoded(kept: list, size: int, workers: int, sources: dict, split: str, ski
 
     source_name = Path(sources.get(split) or next(iter(sources.values()))).name
     return decode_members(kept, size, workers, source_name, skipped)
-
-
-def _split_pool(x, y, names: list[str], class_names: list[str], dataset: dict) -> tuple[dict, dict]:
-    """The pool's images per split, and the split as stats.json records it."""
-    validation_fraction, test_fraction = _fractions(dataset)
-    seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
-    indices = stratified_partition(y, class_names, validation_fraction, test_fraction, seed)
-    decoded = {split: (x[index], y[index], [names[i] for i in index]) for split, index in indices.items()}
-    record = {
-        "validation_fraction": validation_fraction,
-        "test_fraction": test_fraction,
-        "split_seed": seed,
-        "members": {split: split_names for split, (_, _, split_names) in decoded.items()},
-    }
-    return decoded, record
-
-
-def _carve_validation(decoded: dict, class_names: list[str], dataset: dict) -> tuple[dict, dict]:
-    """Sources without validation images: validation_fraction of every training class held out."""
-    x, y, names = decoded["train"]
-    validation_fraction, _ = _fractions(dataset)
-    seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
-    indices = stratified_partition(y, class_names, validation_fraction, 0, seed)
-    carved = dict(decoded)
-    for split in ("train", "validation"):
-        carved[split] = (x[indices[split]], y[indices[split]], [names[i] for i in indices[split]])
-    record = {
-        "from": "train",
-        "validation_fraction": validation_fraction,
-        "split_seed": seed,
-        "members": {split: carved[split][2] for split in ("train", "validation")},
-    }
-    return carved, record
-
-
-def _fractions(dataset: dict) -> tuple[float, float]:
-    return (
-        dataset.get("validation_fraction", DEFAULT_VALIDATION_FRACTION),
-        dataset.get("test_fraction", DEFAULT_TEST_FRACTION),
-    )
 
 
 def _directory(config: dict, source: str) -> Path | None:
@@ -378,18 +277,15 @@ def train_images(config: dict, name: str) -> int | None:
     kind = layout(dataset["splits"])
     if kind is None:
         return None
-    validation_fraction, test_fraction = _fractions(dataset)
+    drawn = "pool" if kind == "pool" else "carve"
     synthetic = synthetic_spec(
         config, dataset["splits"].get("train") or next(iter(dataset["splits"].values()))
     )
     if synthetic and dataset.get("class_names"):
         per_class = synthetic.get("images_per_class", 20)
-        held_out = 0
-        if kind == "pool":
-            held_out = sum(held_out_counts(per_class, validation_fraction, test_fraction))
-        elif "validation" not in dataset["splits"] and kind == "per_split":
-            held_out = held_out_counts(per_class, validation_fraction, 0)[0]
-        return len(dataset["class_names"]) * (per_class - held_out)
+        if kind == "presplit" or "validation" in dataset["splits"]:
+            drawn = "given"
+        return planned_train_count(dict.fromkeys(dataset["class_names"], per_class), dataset, drawn)
     if (dataset.get("expected_images") or {}).get("train"):
         return dataset["expected_images"]["train"]
     try:
@@ -401,12 +297,11 @@ def train_images(config: dict, name: str) -> int | None:
     if kind != "pool" and any(split == "validation" for split, cls in members if cls):
         return sum(1 for split, cls in members if cls and split == "train")
     # a pool, or training images that validation is carved from
-    fractions = (validation_fraction, test_fraction) if kind == "pool" else (validation_fraction, 0)
     counts = {}
     for split, cls in members:
         if cls and split in ("pool", "train"):
             counts[cls] = counts.get(cls, 0) + 1
-    return sum(n - sum(held_out_counts(n, *fractions)) for n in counts.values())
+    return planned_train_count(counts, dataset, drawn)
 
 
 def config_errors(config: dict, name: str) -> list[str]:
@@ -416,9 +311,9 @@ def config_errors(config: dict, name: str) -> list[str]:
     errors = []
     if kind != "pool" and "test_fraction" in dataset:
         errors.append(f"{where}.test_fraction: only a pooled dataset (splits: {{pool: ...}}) is split by it")
-    if kind == "pool" and sum(_fractions(dataset)) >= 1:
+    if kind == "pool" and sum(fractions(dataset)) >= 1:
         errors.append(
-            f"{where}: validation_fraction + test_fraction is {sum(_fractions(dataset)):g}; together they "
+            f"{where}: validation_fraction + test_fraction is {sum(fractions(dataset)):g}; together they "
             "must leave some images for training (less than 1)"
         )
     if dataset.get("class_names") or kind is None:

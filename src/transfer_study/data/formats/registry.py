@@ -7,10 +7,10 @@ config check at planning asks it.
 
 from __future__ import annotations
 
-from transfer_study.data.formats import beans_zip, cifar10_tar, image_folder
+from transfer_study.data.formats import beans_zip, cifar10_tar, csv_table, image_folder
 from transfer_study.data.formats.base import DatasetFormat
 
-BUILT_IN = (beans_zip.FORMAT, cifar10_tar.FORMAT, image_folder.FORMAT)
+BUILT_IN = (beans_zip.FORMAT, cifar10_tar.FORMAT, csv_table.FORMAT, image_folder.FORMAT)
 FORMATS: dict[str, DatasetFormat] = {}
 
 

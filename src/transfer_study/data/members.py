@@ -1,0 +1,56 @@
+"""Every file of a source as the formats that read people's folders see it: a folder (links followed,
+hidden files left out, see data/directories.py), a zip or a tar(.gz), read in memory within one limit."""
+
+from __future__ import annotations
+
+import tarfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+
+class SourceError(ValueError):
+    """A source that is none of a folder, a zip or a tar, or holds more than preprocessing may read."""
+
+
+class SourceFiles(NamedTuple):
+    files: list[tuple[str, bytes]]  # (name, content) of the files kept, in name order
+    unread: list[tuple[str, str]]  # (name, reason): what a folder holds that is not a readable file
+    left_out: int  # files that `wanted` did not keep
+
+
+def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None) -> SourceFiles:
+    """Every file of a folder, zip or tar that `wanted` keeps (all by default), and what could not be
+    read as a file (broken links, folders reached twice through links). A folder's unwanted files are
+    never opened; an archive is read whole, once."""
+    from transfer_study.data.archives import iter_tar_files, iter_zip_files
+    from transfer_study.data.datasets import MAX_ARCHIVE_BYTES
+    from transfer_study.data.directories import walk
+
+    keep = wanted or (lambda name: True)
+    source = Path(source)
+    if source.is_dir():
+        listing = walk(source)
+        files = [(relative, path) for relative, path in listing.files if keep(relative)]
+        left_out = len(listing.files) - len(files)
+        total = sum(path.stat().st_size for _, path in files)
+        if total > MAX_ARCHIVE_BYTES:
+            raise SourceError(
+                f"{source}: its files hold {total:,} bytes, over the limit of {MAX_ARCHIVE_BYTES:,} that "
+                "preprocessing reads into memory; use a smaller image size for the files, or fewer images"
+            )
+        return SourceFiles(
+            [(relative, path.read_bytes()) for relative, path in files], listing.skipped, left_out
+        )
+    if zipfile.is_zipfile(source):
+        members = iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)
+    elif tarfile.is_tarfile(source):
+        members = iter_tar_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)
+    else:
+        raise SourceError(
+            f"{source}: neither a folder, a zip nor a tar archive; a source of images is one of those"
+        )
+    every = list(members)
+    kept = sorted((name, data) for name, data in every if keep(name))
+    return SourceFiles(kept, [], len(every) - len(kept))
