@@ -337,9 +337,13 @@ def training_spec(wildcards):
     )
 
 
-def experiment_data(wildcards):
-    spec = experiment(wildcards.experiment)
+def data_file_of(name):
+    spec = experiment(name)
     return dataset_file(spec["dataset"], spec["image_size"], "npz")
+
+
+def experiment_data(wildcards):
+    return data_file_of(wildcards.experiment)
 
 
 def experiment_weights(wildcards):
@@ -506,6 +510,33 @@ def study_metrics(wildcards):
     ]
 
 
+def study_predictions(wildcards):
+    return [
+        f"{run_dir(name, seed)}/predictions.csv"
+        for name, seed in runs(study_experiments(wildcards.study))
+    ]
+
+
+def study_datasets(wildcards):
+    """The preprocessed file of each dataset the study's experiments read (for the thumbnails)."""
+    return sorted({data_file_of(name) for name in study_experiments(wildcards.study)})
+
+
+def study_run_files(wildcards):
+    """[experiment, seed, its predictions.csv, its dataset's file] of every run of the study."""
+    return study_config.canonical_json(
+        [
+            [
+                name,
+                seed,
+                f"{run_dir(name, seed)}/predictions.csv",
+                data_file_of(name),
+            ]
+            for name, seed in runs(study_experiments(wildcards.study))
+        ]
+    )
+
+
 def study_labels(wildcards):
     names = study_experiments(wildcards.study)
     return study_config.canonical_json(
@@ -516,7 +547,9 @@ def study_labels(wildcards):
 def figure_files(suffix):
     names = [f"curves-{study}-{group}" for study, group in figure_groups()]
     names += [
-        f"{kind}-{study}" for kind in ("confusion", "reproduced") for study in studies()
+        f"{kind}-{study}"
+        for kind in ("confusion", "reproduced", "mistakes")
+        for study in studies()
     ]
     names += [f"grid-{grid}" for grid in GRIDS]
     return {name: f"{FIGURES}/{name}.{suffix}" for name in names}

@@ -10,6 +10,7 @@ rule evaluate:
         code=experiment_code("evaluate"),
     output:
         metrics=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/metrics.json",
+        predictions=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/predictions.csv",
     log:
         f"{LOGS}/evaluate/{{experiment}}/seed{{seed}}.log",
     benchmark:

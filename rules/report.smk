@@ -73,6 +73,37 @@ rule plot_study:
         "../scripts/plot_study.py"
 
 
+rule plot_mistakes:
+    input:
+        metrics=study_metrics,
+        predictions=study_predictions,
+        data=study_datasets,
+        reported="config/reported.yaml",
+        strings=STRINGS,
+        code=script_code("plot_mistakes"),
+    output:
+        png=report(
+            f"{FIGURES}/mistakes-{{study}}.png",
+            caption="../report/captions/mistakes.rst",
+            category="{study}",
+            subcategory="Test set",
+            labels={"figure": "most confident mistakes"},
+        ),
+        pdf=f"{FIGURES}/mistakes-{{study}}.pdf",
+    log:
+        f"{LOGS}/figures/mistakes-{{study}}.log",
+    wildcard_constraints:
+        study=any_of(studies()),
+    conda:
+        "../envs/report.yaml"
+    params:
+        labels=study_labels,
+        runs=study_run_files,
+        language=config["report"]["language"],
+    script:
+        "../scripts/plot_mistakes.py"
+
+
 rule plot_grid:
     input:
         metrics=grid_metrics,

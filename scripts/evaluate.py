@@ -17,6 +17,7 @@ metrics = evaluate_model(
     snakemake.input.history,
     summary,
     batch_size=snakemake.params.batch_size,
+    predictions_path=snakemake.output.predictions,
 )
 with open(snakemake.output.metrics, "w") as handle:
     json.dump(metrics, handle, indent=2)

@@ -23,7 +23,7 @@ weights = snakemake.input.weights[0] if snakemake.input.weights else None
 backup_every = snakemake.config["backup_every_seconds"]
 try:
     raise_if_injected(experiment)
-    arrays = load_arrays(snakemake.input.data)
+    arrays = load_arrays(snakemake.input.data, prefixes=("x_", "y_"))
     loaded = time.perf_counter()
     model, history, summary = train(
         experiment, seed, arrays, weights, snakemake.params.backup, log.info,

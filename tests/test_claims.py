@@ -309,3 +309,29 @@ def test_renaming_an_experiment_warns_at_planning(workflow_dir):
     assert "Claims not checked with this config" in message
     assert "beans-extraction-below-scratch (lacks beans-2)" in message
     assert "rename them in config/claims.yaml" in message
+
+
+def test_a_claim_may_judge_balanced_accuracy_and_macro_f1_from_the_runs(tmp_path):
+    """Balanced accuracy and macro F1 are claim metrics: loaded without a problem, judged from run_row's
+    columns (made here from metrics.json as evaluation writes it), and shown within [-1, 1]."""
+    path = tmp_path / "claims.yaml"
+    written = [
+        {**claim("greater", ["weighted", "plain"]), "id": "f1", "metric": "test_macro_f1"},
+        {**claim("greater", ["weighted", "plain"]), "id": "bal", "metric": "validation_balanced_accuracy"},
+    ]
+    path.write_text(yaml.safe_dump({"mine": {"claims": written}}))
+    loaded = load_claims(path)["mine"]
+
+    def run(seed: int, score: float) -> dict:
+        scores = {"accuracy": 0.9, "loss": 0.3, "balanced_accuracy": score, "macro_f1": score}
+        return run_row(
+            {"seed": seed, "train": None, "validation": scores, "test": scores, "train_seconds": 60}
+        )
+
+    runs = {
+        "weighted": [run(seed, 0.80 + 0.01 * seed) for seed in range(3)],
+        "plain": [run(seed, 0.50 + 0.01 * seed) for seed in range(3)],
+    }
+    for judged in (judge_claim(item, runs, {}, "en") for item in loaded):
+        assert judged["verdict"] == HOLDS
+        assert judged["comparisons"][0]["difference"] == pytest.approx(0.30)

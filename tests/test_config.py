@@ -1,8 +1,10 @@
 """Bad configs are refused before any job is planned, with the key path and what is allowed."""
 
 import pytest
-from conftest import snakemake
+import yaml
+from conftest import REPO, snakemake
 
+from transfer_study import config as study_config
 from transfer_study.models import registry
 
 EDITS = {
@@ -152,3 +154,24 @@ def test_training_set_sizes_known_before_any_job():
     demo = yaml.safe_load((REPO / "config/demo.yaml").read_text())
     assert train_images_before_run(demo, "beans") == 72
     assert train_images_before_run(demo, "cifar10") == 400  # 5 batches x 10 per class x 10, minus 20 %
+
+
+def test_class_weight_is_auto_or_a_weight_per_named_class():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    config["experiments"]["beans-2"]["class_weight"] = "balanced"
+    config["experiments"]["beans-3a"]["class_weight"] = {"healthy": -1}
+    problems = study_config.schema_errors(config, schema)
+    assert [problem.split(":")[0] for problem in problems] == [
+        "experiments.beans-2.class_weight",
+        "experiments.beans-3a.class_weight",
+    ]
+    config["experiments"]["beans-2"]["class_weight"] = "auto"
+    config["experiments"]["beans-3a"]["class_weight"] = {"healthy": 2, "bean_rot": 3}
+    assert study_config.schema_errors(config, schema) == []
+    with pytest.raises(study_config.ConfigError) as error:
+        study_config.check_config(config)
+    assert str(error.value).splitlines()[1:] == [
+        "  experiments.beans-3a.class_weight: 'bean_rot' is no class of dataset beans (angular_leaf_spot, "
+        "bean_rust, healthy); name its classes, or write auto"
+    ]

@@ -55,6 +55,11 @@ def test_a_folder_with_a_table_is_read_by_its_labels_and_split_by_the_fractions(
         "test": 4,
     }
     assert stats["pool_split"]["split_seed"] == 4
+    held_out = sorted(map(str, [*arrays["members_validation"], *arrays["members_test"]]))
+    assert held_out == sorted(
+        stats["pool_split"]["members"]["validation"] + stats["pool_split"]["members"]["test"]
+    )
+    assert str(arrays["source_test"]) == "mine"
     assert stats["table"] == {
         "file": "labels.csv",
         "rows": 20,

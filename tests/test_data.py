@@ -97,6 +97,10 @@ def test_cifar_split_is_stratified_deterministic_and_keeps_official_test(tmp_pat
     # The images are the pickled rows turned back into height x width x channel.
     expected, _ = demo.cifar10_arrays(10, 5 * 100 + 99)
     np.testing.assert_array_equal(arrays["x_test"], expected)
+    # Each image is named by its batch and the file name the batch gives it.
+    assert arrays["members_test"][:2].tolist() == ["test_batch/synthetic_0.png", "test_batch/synthetic_1.png"]
+    assert len(set(arrays["members_train"]) | set(arrays["members_validation"])) == 500
+    assert str(arrays["source_train"]) == "cifar-10-python.tar.gz"
 
 
 def test_cifar_resizes_to_larger_sizes(tmp_path):
@@ -123,6 +127,11 @@ def test_arrays_round_trip(tmp_path):
     assert loaded["class_names"] == ["a", "b"]
     np.testing.assert_array_equal(loaded["x_train"], arrays["x_train"])
     assert not list(tmp_path.glob("*.partial"))
+    arrays["members_train"] = np.asarray(["a/1.png", "b/ção.png"])  # text read back without pickle
+    save_arrays(tmp_path / "d.npz", arrays, ["a", "b"])
+    only = load_arrays(tmp_path / "d.npz", prefixes=("members_",))
+    assert set(only) == {"members_train", "class_names"}
+    assert only["members_train"].tolist() == ["a/1.png", "b/ção.png"]
 
 
 def _encoded(image: Image.Image, fmt: str) -> bytes:

@@ -214,6 +214,13 @@ def test_train_and_test_sources_carve_validation_from_train_and_record_it(tmp_pa
     assert not set(carved["train"]) & set(carved["validation"])
     assert sorted(carved["train"] + carved["validation"]) == sorted(train_files)
     assert_colours_follow_labels(arrays, CLASSES)
+    # Every image keeps the name of its file and source, in the order of its split's arrays.
+    assert [str(name) for name in arrays["members_validation"]] == carved["validation"]
+    assert str(arrays["source_validation"]) == "train.zip" and str(arrays["source_test"]) == "test"
+    assert sorted(map(str, arrays["members_test"])) == sorted(class_files("", {"cat": 3, "dog": 3}))
+    for split in ("train", "validation", "test"):
+        for name, label in zip(arrays[f"members_{split}"], arrays[f"y_{split}"], strict=True):
+            assert str(name).split("/")[-2] == CLASSES[label]
     _, again = preprocess_dataset(dataset, sources, size=8)
     assert again["validation_split"] == record  # the split seed, not the training seeds, draws it
     _, other = preprocess_dataset({**dataset, "split_seed": 8}, sources, size=8)

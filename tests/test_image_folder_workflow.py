@@ -34,14 +34,14 @@ def write_config(workdir) -> None:
     write_folder(workdir / "photos", presplit_files(counts={"train": 8, "validation": 3, "test": 3}))
     # The same kind of images without class folders, labelled by a table with a split column.
     unsorted = class_files("", {"cat": 14, "dog": 14})
+    renamed = {
+        name: f"img/{index:03d}{name[name.rindex('.') :]}" for index, name in enumerate(sorted(unsorted))
+    }
     rows = ["file,kind,split"] + [
-        f"img/{index:03d}{name[name.rindex('.') :]},{name.split('/')[0]},{'test' if index % 5 == 0 else 'train'}"
+        f"{renamed[name]},{name.split('/')[0]},{'test' if index % 5 == 0 else 'train'}"
         for index, name in enumerate(sorted(unsorted))
     ]
-    files = {
-        f"img/{index:03d}{name[name.rindex('.') :]}": data
-        for index, (name, data) in enumerate(sorted(unsorted.items()))
-    }
+    files = {renamed[name]: data for name, data in unsorted.items()}
     write_folder(workdir / "tabled", files | {"labels.csv": ("\n".join(rows) + "\n").encode()})
     pool = write_zip(workdir.parent / "pool.zip", class_files("pool/", {"cat": 15, "dog": 15}))
     config = {

@@ -26,7 +26,7 @@ from transfer_study.report import method, plots
 from transfer_study.report.claims import load_claims
 from transfer_study.report.context import build_context
 from transfer_study.report.render import latex_escape, metric, metric_difference, render
-from transfer_study.report.results import COLUMN_GROUPS, COLUMNS, run_row
+from transfer_study.report.results import BALANCE_METRICS, COLUMN_GROUPS, COLUMNS, run_row
 from transfer_study.report.words import load_strings
 from transfer_study.training.history import write_history
 
@@ -58,6 +58,8 @@ def fake_metrics(name: str, seed: int, rng: np.random.Generator, classes: list[s
         "validation": {"accuracy": rng.uniform(0.3, 1), "loss": rng.uniform(0, 3)},
     }
     matrix = rng.integers(0, 20, size=(len(classes), len(classes))).tolist()
+    for values in split.values():  # what evaluation adds on validation
+        values.update(balanced_accuracy=rng.uniform(0.3, 1), macro_f1=rng.uniform(0.3, 1))
     return {
         "experiment": name,
         "seed": seed,
@@ -73,7 +75,13 @@ def fake_metrics(name: str, seed: int, rng: np.random.Generator, classes: list[s
         "versions": {"keras": "3.15.1"},
         "frozen_cache": {"used": name.startswith("cifar10-stage1")},
         **split,
-        "test": {"accuracy": rng.uniform(0.3, 1), "loss": rng.uniform(0, 3), "confusion_matrix": matrix},
+        "test": {
+            "accuracy": rng.uniform(0.3, 1),
+            "loss": rng.uniform(0, 3),
+            "balanced_accuracy": rng.uniform(0.3, 1),
+            "macro_f1": rng.uniform(0.3, 1),
+            "confusion_matrix": matrix,
+        },
         "class_names": classes,
     }
 
@@ -93,8 +101,9 @@ def stats_for(name: str, classes: list[str], size: int) -> dict:
 
 
 def make_context(
-    language="en", demo=False, seeds=(0, 1), drop=(), diverge=(), config=None, claims=None, order=None
-) -> tuple[dict, dict]:
+    language="en", demo=False, seeds=(0, 1), drop=(), diverge=(), config=None, claims=None, order=None,
+    imbalanced=(),
+) -> tuple[dict, dict]:  # fmt: skip
     """A report context from fake runs of every experiment of `config`; `order` names those with a
     section of their own (the written ones, as the workflow passes them), by default all."""
     config = config or study_config()
@@ -116,6 +125,9 @@ def make_context(
         stats_for(name, dataset["class_names"], dataset["image_size"])
         for name, dataset in config["datasets"].items()
     ]
+    for item in stats:
+        if item["dataset"] in imbalanced:  # the first class three times the others, in train
+            item["splits"]["train"]["per_class"][item["class_names"][0]] = 21
     benchmarks = {"train/beans-2/seed0.tsv": 12.5, "evaluate/beans-2/seed0.tsv": 1.25}
     strings = load_strings(STRINGS, language)
     sections = {name: config["experiments"][name] for name in (order or config["experiments"])}
@@ -213,7 +225,7 @@ def shown_number(text: str, column: str) -> float | None:
     first = text.strip().split("±")[0].strip()
     if first in ("–", "--"):
         return None
-    if column.endswith("accuracy"):
+    if column.endswith(("accuracy", "f1")):
         unit = first.split()[1]
         assert unit in ("%", r"\%", "pp"), text  # percent, or percentage points for a difference
         return float(first.split()[0]) / 100
@@ -628,3 +640,31 @@ def test_the_method_says_how_splits_the_data_lacked_were_drawn(language):
     sentence = method.data_sentence(pooled, {"leaves": "image_folder"}, strings)
     assert sentence.endswith(strings["data_pooled"].format(validation="15", test="25", seed=3))
     assert "{" not in sentence
+
+
+@pytest.mark.parametrize("language", ["en", "pt"])
+def test_an_imbalanced_dataset_gets_balanced_scores_beside_its_results(figures, language):
+    """Beans' training split is made 3:1: its part shows each experiment's balanced accuracy and macro
+    F1 (mean and spread over seeds) and says why; CIFAR-10's, balanced, does not."""
+    context, strings = make_context(language=language, imbalanced={"beans"})
+    beans, cifar = context["studies"]["beans"], context["studies"]["cifar10"]
+    assert cifar["imbalance"] is None
+    assert beans["imbalance"] == {
+        "dataset": "beans", "split": "train", "ratio": 3.0,
+        "largest": "angular_leaf_spot", "smallest": "bean_rust",
+    }  # fmt: skip
+    page = render(context, strings, TEMPLATES, "report.html.j2", figures["png"])
+    assert page.count('<table class="balanced"') == 1
+    assert strings["imbalance_text"].format(
+        split="train", dataset="beans", largest="angular_leaf_spot", smallest="bean_rust", ratio="3.0"
+    ) in html.unescape(page)
+    cells = [cell for cell in parse_html(page).cells if cell.get("data-metric") in BALANCE_METRICS]
+    assert len(cells) == len(beans["experiments"]) * len(BALANCE_METRICS)
+    for index, cell in enumerate(cells):
+        entry = beans["experiments"][index // len(BALANCE_METRICS)]
+        want = entry["summary"][cell["data-metric"]]
+        assert float(cell["data-value"]) == pytest.approx(want["mean"])
+        assert shown_number(cell["text"], cell["data-metric"]) == pytest.approx(want["mean"], abs=5e-5)
+    latex = render(context, strings, TEMPLATES, "report.tex.j2", figures["pdf"], latex=True)
+    assert latex.count(strings["imbalance"]) == 1
+    assert f"{100 * beans['experiments'][0]['summary']['test_macro_f1']['mean']:.2f}" in latex

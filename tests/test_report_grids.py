@@ -10,11 +10,14 @@ import numpy as np
 import pytest
 import yaml
 
+from transfer_study.config import schema_errors
 from transfer_study.grids import expand_grids
 from transfer_study.report.grid_plots import plot_grid
 from transfer_study.report.grids import grid_sections
 from transfer_study.report.render import environment
 from transfer_study.report.words import load_strings
+
+STRINGS_FILE = Path(__file__).resolve().parents[1] / "report/strings.yaml"
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = yaml.safe_load((REPO / "config/schema.yaml").read_text())
@@ -157,3 +160,36 @@ def test_small_multiples_put_one_panel_per_value_of_the_further_axes(tmp_path):
         plot_grid(spec, metrics_for(spec), strings, [png])
         widths.append(image_width(png))
     assert widths[1] > 2 * widths[0]
+
+
+def test_a_grid_that_selects_by_balanced_accuracy_chooses_and_shows_by_it(tmp_path):
+    """`select: validation_balanced_accuracy`: the best point is the one with the highest balanced
+    accuracy on validation, though another has the highest plain accuracy; the test counterpart is shown."""
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    axes = {"optimizer.learning_rate": [0.001, 0.0001, 0.00001]}
+    config["grids"] = {
+        "g": {"base": "cifar10-stage1", "axes": axes, "select": "validation_balanced_accuracy"}
+    }
+    grids, problems = expand_grids(config, SCHEMA)
+    assert problems == []
+    spec = grids["g"].spec()
+    assert spec["select"] == "validation_balanced_accuracy"
+    metrics = metrics_for(spec)
+    first, second = spec["points"][0]["experiment"], spec["points"][1]["experiment"]
+    for item in metrics:
+        item["validation"]["accuracy"] = 0.9 if item["experiment"] == first else 0.5
+        item["validation"]["balanced_accuracy"] = 0.8 if item["experiment"] == second else 0.4
+        item["test"]["balanced_accuracy"] = 0.7
+    [section] = grid_sections({"g": spec}, metrics)
+    assert section["shown"] == ["validation_balanced_accuracy", "test_balanced_accuracy"]
+    assert section["best"]["experiment"] == second
+    assert section["best"]["test_balanced_accuracy"]["mean"] == pytest.approx(0.7)
+    plot_grid(spec, metrics, load_strings(STRINGS_FILE, "en"), [tmp_path / "grid.png"])
+    assert (tmp_path / "grid.png").stat().st_size > 0
+
+
+def test_a_grid_s_selection_metric_is_one_of_the_validation_metrics():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["grids"] = {"g": {"base": "cifar10-stage1", "axes": {"epochs": [1, 2]}, "select": "test_accuracy"}}
+    [problem] = schema_errors(config, SCHEMA)
+    assert problem.startswith("grids.g.select: 'test_accuracy' is not one of ['validation_accuracy'")

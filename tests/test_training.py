@@ -182,11 +182,82 @@ def test_confusion_matrix_and_scores_by_hand():
     matrix = confusion_matrix(labels, predicted, 3)
     assert matrix.tolist() == [[1, 1, 0], [0, 2, 1], [0, 0, 1]]
     scores = per_class_scores(matrix, ["a", "b", "c"])
-    assert scores["b"] == {"precision": 2 / 3, "recall": 2 / 3, "support": 3}
+    assert scores["b"] == pytest.approx({"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "support": 3})
     assert scores["c"]["precision"] == 0.5 and scores["a"]["recall"] == 0.5
+    assert scores["a"]["f1"] == pytest.approx(2 / 3) and scores["c"]["f1"] == pytest.approx(2 / 3)
     one_hot = np.eye(3)[predicted]
     metrics = evaluate_predictions(one_hot, labels, ["a", "b", "c"], loss=0.25)
     assert metrics["accuracy"] == pytest.approx(4 / 6) and metrics["loss"] == 0.25
+    assert metrics["balanced_accuracy"] == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert metrics["macro_f1"] == pytest.approx(2 / 3)
+
+
+def test_a_model_that_always_answers_the_majority_class_scores_low_on_the_balanced_metrics():
+    """9 of 10 test images are class a; predicting a for all is 90 % accurate and worth half a class."""
+    labels = np.array([0] * 9 + [1])
+    metrics = evaluate_predictions(np.eye(2)[np.zeros(10, dtype=int)], labels, ["a", "b"], loss=0.3)
+    assert metrics["accuracy"] == pytest.approx(0.9)
+    assert metrics["balanced_accuracy"] == pytest.approx(0.5)
+    assert metrics["per_class"]["b"] == {"precision": None, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert metrics["macro_f1"] == pytest.approx((18 / 19 + 0) / 2)  # a: P 0.9, R 1
+
+
+def imbalanced_arrays(seed=0, majority=200, minority=20):
+    """Two classes 10:1 that overlap: each image is noise with a faint bright channel (red for the
+    majority, green for the minority). Unweighted, a model gains most by answering the majority."""
+    rng = np.random.default_rng(seed)
+
+    def split(count_a, count_b):
+        labels = np.array([0] * count_a + [1] * count_b)
+        images = rng.normal(100, 40, (len(labels), 32, 32, 3))
+        images[labels == 0, :, :, 0] += 12
+        images[labels == 1, :, :, 1] += 12
+        return np.clip(images, 0, 255).astype(np.uint8), labels
+
+    x_train, y_train = split(majority, minority)
+    x_validation, y_validation = split(40, 40)
+    return {
+        "x_train": x_train, "y_train": y_train,
+        "x_validation": x_validation, "y_validation": y_validation,
+        "x_test": x_validation, "y_test": y_validation,
+        "class_names": ["common", "rare"],
+    }  # fmt: skip
+
+
+def test_class_weight_auto_raises_the_recall_of_a_rare_class(tmp_path):
+    """On a 10:1 training split, `auto` weights the rare class 10 times the common one; the model then
+    finds more of the rare images than the same training without weights."""
+    import keras
+
+    from transfer_study.training.evaluation import evaluate_predictions
+
+    arrays = imbalanced_arrays()
+    experiment = EXPERIMENT | {
+        "num_classes": 2, "epochs": 6, "batch_size": 32, "augmentation": None, "trainable": "all",
+        "head": {"activation": "softmax", "dropout": 0.0},
+    }  # fmt: skip
+    recalls = {}
+    for weighting in (None, "auto"):
+        keras.utils.set_random_seed(0)
+        model, _, summary = train(
+            experiment | {"class_weight": weighting},
+            0,
+            arrays,
+            None,
+            tmp_path / str(weighting),
+            log=lambda _: None,
+        )
+        probabilities = model.predict(arrays["x_test"], verbose=0)
+        recalls[weighting] = evaluate_predictions(probabilities, arrays["y_test"], ["common", "rare"], 0.0)[
+            "per_class"
+        ]["rare"]["recall"]
+        if weighting == "auto":
+            assert summary["class_weight"] == pytest.approx(
+                {"common": 220 / (2 * 200), "rare": 220 / (2 * 20)}
+            )
+        else:
+            assert summary["class_weight"] is None
+    assert recalls["auto"] > recalls[None] + 0.2, recalls
 
 
 TORCH_SMOKE = """
@@ -405,3 +476,44 @@ def test_best_weights_written_with_a_backup_come_back_in_a_new_process(tmp_path)
     resumed.restore()
     for got, want in zip(model.get_weights(), best, strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_predictions_name_each_image_and_read_back(tmp_path):
+    from transfer_study.training.evaluation import read_predictions, write_predictions
+
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]])
+    members = ["test/a/1.jpg", "test/b/ção 2.jpg", "test/c/3,4.jpg"]  # non-ASCII and a comma
+    path = tmp_path / "predictions.csv"
+    write_predictions(path, probabilities, np.array([0, 1, 1]), ["a", "b", "c"], members, "test.zip")
+    rows = read_predictions(path)
+    assert [row["member"] for row in rows] == members
+    assert [row["source"] for row in rows] == ["test.zip"] * 3
+    assert [(row["true_class"], row["predicted_class"], row["correct"]) for row in rows] == [
+        ("a", "a", True),
+        ("b", "c", False),
+        ("b", "b", True),
+    ]
+    assert rows[1]["probability"] == pytest.approx(0.6) and rows[1]["p_b"] == pytest.approx(0.3)
+    write_predictions(path, np.full((1, 3), np.nan), np.array([2]), ["a", "b", "c"], ["x.png"], "t")
+    [row] = read_predictions(path)
+    assert row["predicted_class"] == "" and row["probability"] is None and row["correct"] is None
+
+
+def test_the_gallery_shows_the_most_confident_mistakes_first(tmp_path):
+    from transfer_study.report.plots import most_confident_mistakes, plot_mistakes
+    from transfer_study.report.words import load_strings
+
+    rows = [
+        {"correct": True, "probability": 0.99, "true_class": "a", "predicted_class": "a"},
+        {"correct": False, "probability": 0.6, "true_class": "a", "predicted_class": "b"},
+        {"correct": False, "probability": 0.9, "true_class": "b", "predicted_class": "a"},
+        {"correct": None, "probability": None, "true_class": "b", "predicted_class": ""},
+        {"correct": False, "probability": 0.6, "true_class": "b", "predicted_class": "c"},
+    ]
+    assert [index for index, _ in most_confident_mistakes(rows)] == [2, 1, 4]
+    assert [index for index, _ in most_confident_mistakes(rows, limit=1)] == [2]
+    images = np.zeros((5, 8, 8, 3), dtype=np.uint8)
+    words = load_strings(Path(__file__).resolve().parents[1] / "report/strings.yaml", "en")
+    for mistakes, name in ((most_confident_mistakes(rows), "some.png"), ([], "none.png")):
+        plot_mistakes(mistakes, images, "title", words, [tmp_path / name])
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"

@@ -60,6 +60,33 @@ def test_preprocessed_demo_data_went_through_the_real_readers(demo_run):
     assert cifar["class_names"][0] == "airplane"
 
 
+def test_each_evaluation_names_every_test_image_with_its_prediction(demo_run):
+    """predictions.csv has one row per test image, in the preprocessed file's order, naming its archive
+    and member; its predicted classes are the confusion matrix's columns."""
+    config = demo_config(demo_run)
+    results = demo_run / config["results"]
+    beans = load_arrays(results / "data/beans-32px.npz")
+    run = results / "runs/beans-3c/seed0"
+    with open(run / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [row["member"] for row in rows] == [str(name) for name in beans["members_test"]]
+    assert {row["source"] for row in rows} == {"test.zip"}
+    assert all(row["member"].startswith("test/") for row in rows)
+    assert [row["true_class"] for row in rows] == [beans["class_names"][label] for label in beans["y_test"]]
+    names = beans["class_names"]
+    matrix = np.zeros((len(names), len(names)), dtype=int)
+    for row in rows:
+        probabilities = [float(row[f"p_{name}"]) for name in names]
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+        assert row["predicted_class"] == names[int(np.argmax(probabilities))]
+        matrix[names.index(row["true_class"]), names.index(row["predicted_class"])] += 1
+    assert matrix.tolist() == metrics["test"]["confusion_matrix"]
+    cifar = load_arrays(results / "data/cifar10-32px.npz", prefixes=("members_",))
+    assert str(cifar["members_test"][0]) == "test_batch/synthetic_0.png"
+    assert metrics["test"]["balanced_accuracy"] is not None and metrics["validation"]["macro_f1"] is not None
+
+
 def test_demo_weights_pass_through_the_real_loaders(demo_run):
     import h5py
 
@@ -109,6 +136,9 @@ def test_demo_report_in_html_and_pdf_shows_the_runs_numbers(demo_run):
         assert shown == pytest.approx(metrics["test"]["accuracy"], rel=1e-12)
         assert float(parser.values[(name, "validation_loss")]) == pytest.approx(metrics["validation"]["loss"])
     assert "data:image/png;base64," in page and 'src="figures/' not in page  # self-contained
+    for study in ("beans", "cifar10"):  # each study's gallery of its best model's mistakes
+        assert f'data-figure="mistakes-{study}"' in page
+        assert (report / f"figures/mistakes-{study}.pdf").exists()
 
 
 def test_snakemake_report_archive_of_the_demo(demo_run):
@@ -120,6 +150,7 @@ def test_snakemake_report_archive_of_the_demo(demo_run):
     with zipfile.ZipFile(demo_run / "report.zip") as archive:
         names = archive.namelist()
     registered_files = ["report.html", "curves-cifar10-3.png", "confusion-beans.png", "grid-cifar10-grid.png"]
+    registered_files.append("mistakes-cifar10.png")
     for registered in registered_files + (["report.pdf"] if shutil.which("latexmk") else []):
         assert any(name.endswith("/" + registered) for name in names), (registered, names)
 

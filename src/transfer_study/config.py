@@ -181,6 +181,7 @@ def check_config(config: dict) -> None:
             errors.append(f"{where}.model: {_unknown_model(experiment['model'])}")
         else:
             errors += _model_errors(where, experiment, config)
+        errors += _class_weight_errors(where, experiment, config)
     for name, source in sources.items():
         model = _pretrained_model(source)
         if model is not None and model not in model_registry.FAMILIES:
@@ -205,6 +206,23 @@ def _folder_errors(config: dict) -> list[str]:
                 f"{key}: {folder!r} is the file system's root; give a folder of its own, such as {default!r}"
             )
     return errors
+
+
+def _class_weight_errors(where: str, experiment: dict, config: dict) -> list[str]:
+    """A {class: weight} mapping names classes of the experiment's dataset (where they are known)."""
+    weights = experiment.get("class_weight")
+    if not isinstance(weights, dict) or experiment["dataset"] not in config["datasets"]:
+        return []
+    if not _dataset_is_sound(config, experiment["dataset"]):
+        return []
+    classes = dataset_class_names(config, experiment["dataset"])
+    unknown = sorted(set(weights) - set(classes or weights))
+    if not unknown:
+        return []
+    return [
+        f"{where}.class_weight: {', '.join(map(repr, unknown))} is no class of dataset "
+        f"{experiment['dataset']} ({_choices(classes)}); name its classes, or write auto"
+    ]
 
 
 def _unknown_model(name: str) -> str:

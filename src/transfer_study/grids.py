@@ -42,6 +42,7 @@ class Grid:
     # Experiment name -> {axis key: value}, in the order of the axes' values.
     points: dict[str, dict] = field(default_factory=dict)
     excluded: int = 0
+    select: str = "validation_accuracy"  # the validation metric that chooses the best point
     # Experiment name -> the experiment dict the grid adds to config["experiments"].
     expanded: dict = field(default_factory=dict, repr=False)
 
@@ -50,6 +51,7 @@ class Grid:
         return {
             "name": self.name,
             "base": self.base,
+            "select": self.select,
             "axes": [
                 {"key": key, "name": short_name(key, self.axes), "values": [value_text(v) for v in values]}
                 for key, values in self.axes.items()
@@ -322,7 +324,8 @@ def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: 
     combinations = [point for point in _combinations(axes) if not _excluded(point, rules)]
     if not combinations:
         return None, [f"{where}.exclude: leaves no combination of the axes to run"]
-    grid = Grid(name, base_name, axes, excluded=math.prod(len(v) for v in axes.values()) - len(combinations))
+    excluded = math.prod(len(v) for v in axes.values()) - len(combinations)
+    grid = Grid(name, base_name, axes, excluded=excluded, select=written.get("select", "validation_accuracy"))
     for point in combinations:
         experiment = copy.deepcopy(
             {key: value for key, value in base.items() if key not in PRESENTATION_KEYS}

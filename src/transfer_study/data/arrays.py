@@ -1,4 +1,5 @@
-"""The preprocessed-dataset file: one compressed .npz of x_/y_<split> arrays and the class names.
+"""The preprocessed-dataset file: one compressed .npz of x_/y_<split> arrays, the class names, and where
+each image came from (members_<split>: its file or archive member; source_<split>: the source's name).
 
 Kept apart from data.py so that training and evaluation depend on this file format only, not on the
 archive readers (an edit there must not retrain anything).
@@ -23,8 +24,11 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray], class_names: list[str
     write_atomically(path, write)
 
 
-def load_arrays(path: Path) -> dict:
+def load_arrays(path: Path, prefixes: tuple[str, ...] | None = None) -> dict:
+    """Every array of the file, or those whose names start with one of `prefixes` (an .npz member is
+    decompressed only when read); the class names always, as a list."""
     with np.load(path, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    arrays["class_names"] = [str(name) for name in arrays["class_names"]]
+        keys = [key for key in archive.files if prefixes is None or key.startswith(prefixes)]
+        arrays = {key: archive[key] for key in keys}
+        arrays["class_names"] = [str(name) for name in archive["class_names"]]
     return arrays

@@ -124,8 +124,8 @@ def _beans_member_class(name: str) -> str | None:
 
 def read_beans_split(
     archive: Path, split: str, class_names: list[str], size: int, workers: int = 1
-) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Images and labels of one beans split archive, plus the members skipped and why."""
+) -> tuple[np.ndarray, np.ndarray, list[dict], list[str]]:
+    """Images and labels of one beans split archive, the members skipped and why, and the members kept."""
     members = sorted(iter_zip_files(archive, max_total_bytes=MAX_ARCHIVE_BYTES))
     skipped, kept = [], []
     for name, data in members:
@@ -152,7 +152,7 @@ def read_beans_split(
         kept.append((name, class_names.index(label), data))
     x, y, names = decode_members(kept, size, workers, archive.name, skipped)
     require_every_class(y, class_names, f"{archive} ({split})")
-    return x, y, skipped
+    return x, y, skipped, names
 
 
 def decode_members(
@@ -265,8 +265,9 @@ def decode_resized(image: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
-def read_cifar10(archive: Path, size: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The official training batches (1-5, in order) and the test batch of cifar-10-python.tar.gz."""
+def read_cifar10(archive: Path, size: int) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """The official training batches (1-5, in order) and the test batch of cifar-10-python.tar.gz:
+    images, labels and each image's name (<batch>/<its file name in the batch>, or its index there)."""
     batches = {
         PurePosixPath(name).name: data
         for name, data in iter_tar_files(archive, max_total_bytes=MAX_ARCHIVE_BYTES)
@@ -276,15 +277,26 @@ def read_cifar10(archive: Path, size: int) -> dict[str, tuple[np.ndarray, np.nda
     missing = [name for name in [*train_names, "test_batch"] if name not in batches]
     if missing:
         raise DatasetError(f"{archive}: missing CIFAR-10 batch(es) {', '.join(missing)}")
-    parts = {"train": [_unpickle(batches[name], archive, name) for name in train_names]}
-    parts["test"] = [_unpickle(batches["test_batch"], archive, "test_batch")]
+    parts = {"train": [(name, _unpickle(batches[name], archive, name)) for name in train_names]}
+    parts["test"] = [("test_batch", _unpickle(batches["test_batch"], archive, "test_batch"))]
     return {
         split: (
-            np.concatenate([_cifar_images(batch, size) for batch in group]),
-            np.concatenate([np.asarray(batch["labels"], dtype=np.int64) for batch in group]),
+            np.concatenate([_cifar_images(batch, size) for _, batch in group]),
+            np.concatenate([np.asarray(batch["labels"], dtype=np.int64) for _, batch in group]),
+            [f"{name}/{image}" for name, batch in group for image in _cifar_image_names(batch)],
         )
         for split, group in parts.items()
     }
+
+
+def _cifar_image_names(batch: dict) -> list[str]:
+    """The batch's own file names where it has them as text, one per image; else the images' indices."""
+    names = batch.get("filenames")
+    if isinstance(names, list) and len(names) == len(batch["labels"]):
+        decoded = [name.decode("utf-8", "replace") if isinstance(name, bytes) else name for name in names]
+        if all(isinstance(name, str) for name in decoded):
+            return decoded
+    return [str(index) for index in range(len(batch["labels"]))]
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -41,6 +41,16 @@ def preprocess_dataset(
                 f"expected_images.{split} says {expected}; check the archive (or the skipped members "
                 "in the log) before changing the number"
             )
+    for split in SPLITS:
+        # Where each image came from, beside its pixels: evaluation names each test image's file.
+        count = len(arrays[f"y_{split}"])
+        members = result.members.get(split) or [f"#{index}" for index in range(count)]
+        if len(members) != count:
+            raise DatasetError(
+                f"format {dataset['format']}: {len(members)} member names for {count} {split} images"
+            )
+        arrays[f"members_{split}"] = np.asarray(members, dtype=str)
+        arrays[f"source_{split}"] = np.asarray(result.sources.get(split, ""), dtype=str)
     stats = {
         "duplicates_across_splits": duplicates_across_splits(arrays),
         "format": dataset["format"],

@@ -20,7 +20,7 @@ import math
 import yaml
 
 from transfer_study.report import statistics
-from transfer_study.report.results import COLUMNS
+from transfer_study.report.results import CLAIMABLE, is_fraction
 
 FORMS = ("greater", "less", "equivalent", "ordered", "best_of")
 LANGUAGES = ("en", "pt")
@@ -101,9 +101,9 @@ def claim_problems(claim: dict) -> list[str]:
     metrics = claim.get("metrics") or [claim.get("metric")]
     if not isinstance(metrics, list):
         metrics = [metrics]
-    unknown = [metric for metric in metrics if not isinstance(metric, str) or metric not in COLUMNS]
+    unknown = [metric for metric in metrics if not isinstance(metric, str) or metric not in CLAIMABLE]
     if unknown:
-        problems.append(f"unknown metric {', '.join(map(str, unknown))}; known: {', '.join(COLUMNS)}")
+        problems.append(f"unknown metric {', '.join(map(str, unknown))}; known: {', '.join(CLAIMABLE)}")
     if "metrics" in claim and (form not in ("greater", "less", "equivalent") or len(metrics) != 2):
         problems.append("metrics (one per side) needs a two-term greater, less or equivalent")
     if (form == "equivalent") != ("margin" in claim):
@@ -215,7 +215,7 @@ def _compare(pair: dict, runs: dict, labels: dict, margin: float | None) -> dict
 
 
 def _within_bounds(value, pair: dict):
-    """A difference of two accuracies lies in [-1, 1]; with two or three seeds the t interval can reach
-    past that, and is shown cut at the bounds (the verdict, taken before, does not change)."""
-    accuracies = pair["metric_a"].endswith("accuracy") and pair["metric_b"].endswith("accuracy")
-    return min(1.0, max(-1.0, value)) if accuracies and value is not None else value
+    """A difference of two accuracies (or F1s) lies in [-1, 1]; with two or three seeds the t interval can
+    reach past that, and is shown cut at the bounds (the verdict, taken before, does not change)."""
+    fractions = is_fraction(pair["metric_a"]) and is_fraction(pair["metric_b"])
+    return min(1.0, max(-1.0, value)) if fractions and value is not None else value

@@ -15,7 +15,14 @@ from transfer_study.report import method
 from transfer_study.report.grids import grid_sections
 from transfer_study.report.provenance import git_state
 from transfer_study.report.render import metric_difference, percent
-from transfer_study.report.results import best_run, experiment_entry, headline_metric, largest_loss, run_row
+from transfer_study.report.results import (
+    best_run,
+    class_imbalance,
+    experiment_entry,
+    headline_metric,
+    largest_loss,
+    run_row,
+)
 from transfer_study.report.statistics import (
     ABOVE,
     BELOW,
@@ -164,6 +171,13 @@ def tally(entries: dict, claims: list[dict]) -> dict:
     }
 
 
+def class_weight_text(spec, t: dict) -> str:
+    """An experiment's `class_weight` as the report's tables show it."""
+    if isinstance(spec, dict):
+        return ", ".join(f"{name} {weight:g}" for name, weight in spec.items())
+    return spec or t["class_weight_none"]
+
+
 def study_entries(config: dict, experiments: dict, metrics: list[dict], reported: dict) -> dict[str, dict]:
     """Every experiment's entry (results.experiment_entry), by study, in config order."""
     runs: dict[str, list] = {}
@@ -227,6 +241,9 @@ def build_context(
             for claim in claims.get(study, [])
         ]
         settings = [entry["settings"] for entry in entries.values()]
+        for entry in entries.values():
+            entry["class_weight"] = class_weight_text(entry["settings"].get("class_weight"), strings)
+        imbalanced = [found for found in map(class_imbalance, datasets) if found]
         studies[study] = {
             "title": method.part_title(number, settings, formats, strings),
             "method": method.method_text(list(entries.values()), datasets, formats, strings),
@@ -243,6 +260,7 @@ def build_context(
                 reported_study.get("hyperparameters", {}), settings[0], strings
             ),
             "datasets": datasets,
+            "imbalance": max(imbalanced, key=lambda found: found["ratio"]) if imbalanced else None,
         }
     finished = metrics[0] if metrics else {}
     return {

@@ -1,8 +1,8 @@
-"""The figure of one grid: validation accuracy over its axes, mean over seeds with their spread.
+"""The figure of one grid: its validation metric over its axes, mean over seeds with their spread.
 
-One axis: a line over its values (bars: lowest to highest seed; test accuracy dashed beside it). Two axes:
-a heatmap of the mean, each cell annotated with mean and standard deviation. More axes: small multiples,
-one heatmap of the first two axes per combination of the others, on one colour scale.
+One axis: a line over its values (bars: lowest to highest seed; the test counterpart dashed beside
+it). Two axes: a heatmap of the mean, each cell annotated with mean and standard deviation. More axes:
+small multiples, one heatmap of the first two axes per combination of the others, on one colour scale.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # no display anywhere the workflow runs
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from transfer_study.report.grids import METRIC, point_results  # noqa: E402
+from transfer_study.report.grids import metric_of, point_results, shown_metrics  # noqa: E402
 
 
 def save(figure, outputs: list) -> None:
@@ -26,15 +26,15 @@ def save(figure, outputs: list) -> None:
 
 
 def seed_values(metrics: list[dict], experiment: str, column: str) -> list[float]:
-    split, kind = column.rsplit("_", 1)
-    values = [(item.get(split) or {}).get(kind) for item in metrics if item["experiment"] == experiment]
+    values = [metric_of(item, column) for item in metrics if item["experiment"] == experiment]
     return [v for v in values if isinstance(v, int | float) and np.isfinite(v)]
 
 
 def plot_line(grid: dict, points: list[dict], metrics: list[dict], words: dict, axis) -> None:
     labels = grid["axes"][0]["values"]
     positions = np.arange(len(labels))
-    for column, style, colour in ((METRIC, "o-", "tab:blue"), ("test_accuracy", "s--", "tab:grey")):
+    select, test = shown_metrics(grid)
+    for column, style, colour in ((select, "o-", "tab:blue"), (test, "s--", "tab:grey")):
         means = np.array([np.nan if p[column]["mean"] is None else p[column]["mean"] for p in points])
         low, high = [], []
         for point, mean in zip(points, means, strict=True):
@@ -54,7 +54,7 @@ def heatmap(grid: dict, points: list[dict], axis, scale: tuple[float, float], ti
     means = np.full((len(rows["values"]), len(columns["values"])), np.nan)
     for point in points:
         row, column = rows["values"].index(point["values"][0]), columns["values"].index(point["values"][1])
-        summary = point[METRIC]
+        summary = point[shown_metrics(grid)[0]]
         if summary["mean"] is None:
             continue
         means[row, column] = summary["mean"]
@@ -75,7 +75,8 @@ def heatmap(grid: dict, points: list[dict], axis, scale: tuple[float, float], ti
 
 def plot_grid(grid: dict, metrics: list[dict], words: dict, outputs: list) -> None:
     points = point_results(grid, metrics)
-    means = [p[METRIC]["mean"] for p in points if p[METRIC]["mean"] is not None]
+    select = shown_metrics(grid)[0]
+    means = [p[select]["mean"] for p in points if p[select]["mean"] is not None]
     scale = (min(means), max(means)) if means else (0.0, 1.0)
     if scale[0] == scale[1]:
         scale = (scale[0] - 0.01, scale[1] + 0.01)
@@ -101,6 +102,6 @@ def plot_grid(grid: dict, metrics: list[dict], words: dict, outputs: list) -> No
             image = heatmap(grid, members, axis, scale, title)
             if index % columns:  # the rows' axis is named once, left of the first panel of each row
                 axis.set_ylabel("")
-        figure.colorbar(image, ax=grid_axes.ravel().tolist(), label=words[METRIC], shrink=0.8)
-    figure.suptitle(words["fig_grid"].format(grid=grid["name"], metric=words[METRIC]), fontsize=9)
+        figure.colorbar(image, ax=grid_axes.ravel().tolist(), label=words[select], shrink=0.8)
+    figure.suptitle(words["fig_grid"].format(grid=grid["name"], metric=words[select]), fontsize=9)
     save(figure, outputs)

@@ -1,5 +1,6 @@
-"""The report's grid section: per grid, validation accuracy over its axes with the spread over seeds, the
-best point chosen on validation accuracy (never on test), and a table with test accuracy beside it.
+"""The report's grid section: per grid, its validation metric (`select`: accuracy by default, or balanced
+accuracy or macro F1) over its axes with the spread over seeds, the best point chosen on it (never on
+test), and a table with the same metric on test beside it.
 
 Reads only the grid's spec (transfer_study.grids.Grid.spec) and the runs' metrics.json contents.
 """
@@ -9,9 +10,14 @@ from __future__ import annotations
 import math
 import statistics
 
-# What a grid is judged on; test accuracy is shown beside it, never used to choose.
+# What a grid is judged on unless it names another; the test counterpart is shown, never used to choose.
 METRIC = "validation_accuracy"
-SHOWN = ("validation_accuracy", "test_accuracy")
+
+
+def shown_metrics(grid: dict) -> tuple[str, str]:
+    """The grid's selection metric and the same metric on test."""
+    select = grid.get("select") or METRIC
+    return select, "test_" + select.removeprefix("validation_")
 
 
 def spread(values: list) -> dict:
@@ -27,7 +33,7 @@ def spread(values: list) -> dict:
 
 
 def metric_of(metrics: dict, column: str):
-    split, kind = column.rsplit("_", 1)
+    split, kind = column.split("_", 1)  # validation_balanced_accuracy: validation, balanced_accuracy
     return (metrics.get(split) or {}).get(kind)
 
 
@@ -48,16 +54,18 @@ def point_results(grid: dict, metrics: list[dict]) -> list[dict]:
                 "values": values,
                 "where": ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True)),
                 "seeds": sorted(run["seed"] for run in runs),
-                **{column: spread([metric_of(run, column) for run in runs]) for column in SHOWN},
+                **{
+                    column: spread([metric_of(run, column) for run in runs]) for column in shown_metrics(grid)
+                },
             }
         )
     return points
 
 
-def best_point(points: list[dict]) -> dict | None:
-    """The point with the highest mean validation accuracy; test accuracy plays no part in the choice."""
-    ranked = [point for point in points if point[METRIC]["mean"] is not None]
-    return max(ranked, key=lambda point: point[METRIC]["mean"]) if ranked else None
+def best_point(points: list[dict], metric: str = METRIC) -> dict | None:
+    """The point with the highest mean of the validation metric; test plays no part in the choice."""
+    ranked = [point for point in points if point[metric]["mean"] is not None]
+    return max(ranked, key=lambda point: point[metric]["mean"]) if ranked else None
 
 
 def grid_sections(grids: dict, metrics: list[dict]) -> list[dict]:
@@ -65,7 +73,8 @@ def grid_sections(grids: dict, metrics: list[dict]) -> list[dict]:
     sections = []
     for name, grid in grids.items():
         points = point_results(grid, metrics)
-        best = best_point(points)
+        select, test = shown_metrics(grid)
+        best = best_point(points, select)
         for point in points:
             point["best"] = best is not None and point["experiment"] == best["experiment"]
         sections.append(
@@ -73,7 +82,8 @@ def grid_sections(grids: dict, metrics: list[dict]) -> list[dict]:
                 "name": name,
                 "base": grid.get("base"),
                 "axes": grid["axes"],
-                "metric": METRIC,
+                "metric": select,
+                "shown": [select, test],
                 "points": points,
                 "best": best,
                 "figure": f"grid-{name}",

@@ -118,14 +118,46 @@ def plot_reproduced(entries: list[dict], metric: str, words: dict, outputs: list
     save(figure, outputs)
 
 
-def plot_study_figures(metrics: list[dict], labels: dict, reported: dict, words: dict, outputs) -> None:
-    """The confusion matrix of the study's best run and its reproduced-against-reported chart."""
+def study_best(metrics: list[dict], labels: dict, reported: dict) -> tuple[dict | None, dict]:
+    """The study's best run (results.best_run, as the report names it) and every experiment's entry."""
     entries = {}
     for name, label in labels.items():
         runs = [run_row(item) for item in metrics if item["experiment"] == name]
         entries[name] = experiment_entry(name, {"label": label}, runs, reported.get(name))
+    return best_run(entries), entries
+
+
+MISTAKES_SHOWN = 24
+
+
+def most_confident_mistakes(rows: list[dict], limit: int = MISTAKES_SHOWN) -> list[tuple[int, dict]]:
+    """(test index, row) of the wrong predictions with the highest probability, highest first."""
+    wrong = [(index, row) for index, row in enumerate(rows) if row["correct"] is False]
+    return sorted(wrong, key=lambda item: (-item[1]["probability"], item[0]))[:limit]
+
+
+def plot_mistakes(mistakes: list[tuple[int, dict]], images, title: str, words: dict, outputs: list) -> None:
+    """A gallery of mistakes: each test image with its true class, the class predicted and how sure."""
+    columns = 6
+    rows = max(1, -(-len(mistakes) // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.95), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, (index, row) in zip(axes.flat, mistakes, strict=False):
+        axis.imshow(images[index], interpolation="nearest")
+        axis.set_title(
+            f"{row['true_class']}\n→ {row['predicted_class']} ({100 * row['probability']:.0f} %)", fontsize=6
+        )
+    if not mistakes:
+        axes[0, 0].text(0, 0.5, words["fig_no_mistakes"], fontsize=9, transform=axes[0, 0].transAxes)
+    figure.suptitle(title, fontsize=9)
+    save(figure, outputs)
+
+
+def plot_study_figures(metrics: list[dict], labels: dict, reported: dict, words: dict, outputs) -> None:
+    """The confusion matrix of the study's best run and its reproduced-against-reported chart."""
+    best, entries = study_best(metrics, labels, reported)
     confusion_files = [outputs.confusion_png, outputs.confusion_pdf]
-    best = best_run(entries)
     if best is not None:
         key = (best["experiment"], best["seed"])
         chosen = next(item for item in metrics if (item["experiment"], item["seed"]) == key)

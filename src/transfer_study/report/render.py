@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jinja2
 
-from transfer_study.report.results import COLUMN_GROUPS, COLUMNS, METRICS
+from transfer_study.report.results import BALANCE_METRICS, COLUMN_GROUPS, COLUMNS, METRICS, is_fraction
 
 
 def missing(value) -> bool:
@@ -31,20 +31,16 @@ def percent(value, digits: int = 2) -> str:
     return "–" if missing(value) else f"{100 * value:.{digits}f} %"
 
 
-def is_accuracy(column: str) -> bool:
-    return column.endswith("accuracy")
-
-
 def metric(value, column: str) -> str:
-    """A value of one results column: accuracies in percent, minutes with two decimals, losses four."""
-    if is_accuracy(column):
+    """A value of one results column: accuracies and F1 in percent, minutes with two decimals, losses four."""
+    if is_fraction(column):
         return percent(value)
     return number(value, 2 if column == "train_minutes" else 4)
 
 
 def metric_difference(value, column: str, points: str) -> str:
     """A difference in a column's unit; accuracies in percentage points (`points`: 'pp')."""
-    if is_accuracy(column):
+    if is_fraction(column):
         return "–" if missing(value) else f"{number(100 * value, 2, signed=True)} {points}"
     return number(value, 2 if column == "train_minutes" else 4, signed=True)
 
@@ -114,6 +110,7 @@ def render(
             figures=images,
             metrics=METRICS,
             columns=COLUMNS,
+            balance_columns=BALANCE_METRICS,
             column_groups=COLUMN_GROUPS,
             pdf=pdf,
         )

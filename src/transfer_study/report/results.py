@@ -21,6 +21,36 @@ COLUMN_GROUPS = [
 ]
 # Train time depends on the machine; a write-up's minutes are shown, never judged against ours.
 JUDGED = METRICS
+# What still means something when the classes are imbalanced: shown where a dataset is (see
+# class_imbalance), and a claim's or grid's metric anywhere.
+BALANCE_METRICS = [
+    f"{split}_{kind}" for split in ("validation", "test") for kind in ("balanced_accuracy", "macro_f1")
+]
+CLAIMABLE = [*COLUMNS, *BALANCE_METRICS]
+# A dataset whose largest class has more than this many times the images of its smallest (in a split).
+IMBALANCE_RATIO = 1.5
+
+
+def is_fraction(column: str) -> bool:
+    """Accuracies and F1 scores lie in [0, 1] and are shown in percent."""
+    return column.endswith(("accuracy", "f1"))
+
+
+def class_imbalance(stats: dict) -> dict | None:
+    """The split of a dataset's stats.json whose largest class outnumbers its smallest the most, where
+    that is more than IMBALANCE_RATIO times; None for a balanced dataset."""
+    worst = None
+    for split, counts in stats.get("splits", {}).items():
+        values = list(counts.get("per_class", {}).values())
+        if len(values) < 2 or min(values) == 0:
+            continue
+        ratio = max(values) / min(values)
+        if ratio > IMBALANCE_RATIO and (worst is None or ratio > worst["ratio"]):
+            largest = max(counts["per_class"], key=counts["per_class"].get)
+            smallest = min(counts["per_class"], key=counts["per_class"].get)
+            worst = {"dataset": stats.get("dataset"), "split": split, "ratio": ratio,
+                     "largest": largest, "smallest": smallest}  # fmt: skip
+    return worst
 
 
 def finite_or_none(value):
@@ -41,6 +71,9 @@ def run_row(metrics: dict) -> dict:
         values = metrics.get(split) or {}
         for kind in ("accuracy", "loss"):
             row[f"{split}_{kind}"] = finite_or_none(values.get(kind))
+    for column in BALANCE_METRICS:
+        split, kind = column.split("_", 1)
+        row[column] = finite_or_none((metrics.get(split) or {}).get(kind))
     row["train_minutes"] = finite_or_none(metrics.get("train_seconds", math.nan) / 60)
     row["epochs_run"], row["kept_epoch"] = metrics.get("epochs_run"), metrics.get("kept_epoch")
     for count in ("trainable_params", "total_params"):
@@ -61,7 +94,7 @@ def reported_results(path, study: str) -> dict:
 def metric_range(column: str, largest_loss: float | None) -> tuple[float, float]:
     """The values a metric can take: 0 to 1 for an accuracy; for a loss, 0 to the largest loss of our
     runs (a loss has no upper bound, and an interval wider than anything the runs reached says nothing)."""
-    if column.endswith("accuracy"):
+    if is_fraction(column):
         return 0.0, 1.0
     return 0.0, largest_loss if largest_loss is not None else math.inf
 
@@ -94,7 +127,7 @@ def experiment_entry(
 ) -> dict:
     """One experiment's runs summarised and its reported numbers judged; `loss_ceiling` is the largest
     loss of the study's runs (every experiment's), the range a loss's interval is measured against."""
-    summary = {column: summarise([run[column] for run in runs]) for column in COLUMNS}
+    summary = {column: summarise([run.get(column) for run in runs]) for column in CLAIMABLE}
     if loss_ceiling is None:
         loss_ceiling = largest_loss(runs)
     difference, judged = {}, {}

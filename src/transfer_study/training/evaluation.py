@@ -1,4 +1,6 @@
-"""Metrics of a trained model: the columns of the beans study's Table 2 and a confusion matrix."""
+"""Metrics of a trained model: the columns of the beans study's Table 2, a confusion matrix, and the
+scores that still mean something when the classes are imbalanced (balanced accuracy, macro F1, each
+class's precision, recall and F1), on the validation and the test split."""
 
 from __future__ import annotations
 
@@ -18,17 +20,35 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 
 def per_class_scores(matrix: np.ndarray, class_names: list[str]) -> dict[str, dict]:
-    """Precision and recall per class; None where a class was never predicted or never present."""
+    """Precision, recall and F1 per class; precision is None where a class was never predicted, all
+    three where it is never present. A present class never predicted has F1 0, as in scikit-learn."""
     scores = {}
     for index, name in enumerate(class_names):
         true_positive = matrix[index, index]
         predicted, actual = matrix[:, index].sum(), matrix[index, :].sum()
+        precision = float(true_positive / predicted) if predicted else None
+        recall = float(true_positive / actual) if actual else None
+        f1 = None
+        if actual:
+            f1 = 2 * true_positive / (predicted + actual)  # 2PR / (P + R), without dividing by zero
         scores[name] = {
-            "precision": float(true_positive / predicted) if predicted else None,
-            "recall": float(true_positive / actual) if actual else None,
+            "precision": precision,
+            "recall": recall,
+            "f1": float(f1) if f1 is not None else None,
             "support": int(actual),
         }
     return scores
+
+
+def balanced_scores(per_class: dict[str, dict]) -> dict:
+    """Balanced accuracy (the mean of the classes' recalls) and macro F1 (the mean of their F1s), over
+    the classes present; None where none is."""
+    recalls = [scores["recall"] for scores in per_class.values() if scores["recall"] is not None]
+    f1s = [scores["f1"] for scores in per_class.values() if scores["f1"] is not None]
+    return {
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else None,
+        "macro_f1": float(np.mean(f1s)) if f1s else None,
+    }
 
 
 def kept_epoch_metrics(history: list[dict], kept_epoch: int) -> dict:
@@ -50,14 +70,62 @@ def evaluate_predictions(
     finite = bool(np.isfinite(probabilities).all())
     predictions = probabilities.argmax(axis=1) if finite else np.zeros(len(labels), dtype=int)
     matrix = confusion_matrix(labels, predictions, len(class_names))
+    per_class = per_class_scores(matrix, class_names)
     return {
         "loss": float(loss) if finite else math.nan,
         "accuracy": float((predictions == np.asarray(labels)).mean()) if len(labels) else None,
+        **(balanced_scores(per_class) if finite else {"balanced_accuracy": None, "macro_f1": None}),
         "images": int(len(labels)),
         "confusion_matrix": matrix.tolist(),
-        "per_class": per_class_scores(matrix, class_names),
+        "per_class": per_class,
         "finite_outputs": finite,
     }
+
+
+PREDICTION_COLUMNS = ["source", "member", "true_class", "predicted_class", "probability", "correct"]
+
+
+def write_predictions(path, probabilities, labels, class_names: list[str], members, source: str) -> None:
+    """predictions.csv: one row per test image in the test split's order, naming its source and member,
+    its true and predicted class, the predicted class's probability, and every class's (p_<class>).
+    A model whose outputs are not finite predicts nothing: those cells are left empty."""
+    import csv
+
+    from transfer_study.files import write_atomically
+
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    finite = bool(np.isfinite(probabilities).all())
+
+    def write(partial) -> None:
+        with open(partial, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(PREDICTION_COLUMNS + [f"p_{name}" for name in class_names])
+            for member, label, row in zip(members, labels, probabilities, strict=True):
+                true_class = class_names[int(label)]
+                if not finite:
+                    writer.writerow([source, member, true_class, "", "", ""] + [""] * len(class_names))
+                    continue
+                predicted = int(row.argmax())
+                writer.writerow(
+                    [source, member, true_class, class_names[predicted], f"{row[predicted]:.6g}",
+                     str(predicted == int(label)).lower()] + [f"{value:.6g}" for value in row]
+                )  # fmt: skip
+
+    write_atomically(Path(path), write)
+
+
+def read_predictions(path) -> list[dict]:
+    """predictions.csv's rows, probabilities as floats (None where empty), `correct` as a bool."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key, value in row.items():
+            if key == "probability" or key.startswith("p_"):
+                row[key] = float(value) if value else None
+        row["correct"] = {"true": True, "false": False}.get(row["correct"])
+    return rows
 
 
 class UnreadableModel(OSError):
@@ -80,8 +148,11 @@ def load_trained_model(model_path):
     return keras.saving.load_model(model_path, safe_mode=True, compile=False)
 
 
-def evaluate_model(model_path, arrays: dict, history_path, summary: dict, batch_size: int) -> dict:
-    """Everything metrics.json holds for one trained model."""
+def evaluate_model(
+    model_path, arrays: dict, history_path, summary: dict, batch_size: int, predictions_path=None
+) -> dict:
+    """Everything metrics.json holds for one trained model; with `predictions_path`, each test image's
+    prediction written there too (write_predictions)."""
     import keras
 
     from transfer_study.training.history import read_history
@@ -92,23 +163,41 @@ def evaluate_model(model_path, arrays: dict, history_path, summary: dict, batch_
     # One pass over the test set; the loss is the training loss (categorical cross-entropy, with Keras's
     # own normalising and clipping) averaged over the images, as model.evaluate would report it.
     probabilities = model.predict(x_test, batch_size=batch_size, verbose=0)
+    if predictions_path is not None:
+        members = arrays.get("members_test")
+        members = [str(m) for m in members] if members is not None else [f"#{i}" for i in range(len(y_test))]
+        source = str(arrays.get("source_test", ""))
+        write_predictions(predictions_path, probabilities, y_test, class_names, members, source)
     targets = keras.utils.to_categorical(y_test, len(class_names))
     losses = keras.losses.categorical_crossentropy(targets, probabilities.astype("float32"))
     loss = float(np.mean(keras.ops.convert_to_numpy(losses))) if len(y_test) else math.nan
     history = read_history(history_path)
     keys = ["experiment", "seed", "epochs_run", "kept_epoch", "stopped_early", "diverged"]
     keys += ["train_seconds", "seconds_per_epoch", "trainable_params", "total_params"]
-    keys += ["backend", "device", "versions", "frozen_cache"]
-    return {
+    keys += ["backend", "device", "versions", "frozen_cache", "class_weight"]
+    metrics = {
         **{key: summary.get(key) for key in keys},
         **kept_epoch_metrics(history, summary["kept_epoch"]),
         "test": evaluate_predictions(probabilities, y_test, class_names, loss),
         "class_names": class_names,
     }
+    if metrics["validation"] is not None and len(arrays["y_validation"]):
+        # The kept epoch's loss and accuracy come from training; the per-class scores from the model.
+        validation = model.predict(arrays["x_validation"], batch_size=batch_size, verbose=0)
+        scores = evaluate_predictions(validation, arrays["y_validation"], class_names, math.nan)
+        for key in ("balanced_accuracy", "macro_f1", "per_class"):
+            metrics["validation"][key] = scores[key]
+    return metrics
 
 
 def _trainable_text(trainable) -> str:
     return "+".join(trainable) if isinstance(trainable, list) else str(trainable)
+
+
+def _class_weight_text(spec) -> str:
+    if isinstance(spec, dict):
+        return " ".join(f"{name}={weight:g}" for name, weight in spec.items())
+    return spec or "none"
 
 
 def summary_table(experiments: dict, metrics_paths: list):
@@ -142,6 +231,10 @@ def summary_table(experiments: dict, metrics_paths: list):
             values = metrics.get(split) or {}
             row[f"{split}_accuracy"] = values.get("accuracy")
             row[f"{split}_loss"] = values.get("loss")
+        for split in ("validation", "test"):
+            for kind in ("balanced_accuracy", "macro_f1"):
+                row[f"{split}_{kind}"] = (metrics.get(split) or {}).get(kind)
+        row["class_weight"] = _class_weight_text(experiment.get("class_weight"))
         row["train_seconds"] = metrics["train_seconds"]
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["study", "experiment", "seed"], kind="stable")

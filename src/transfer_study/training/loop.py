@@ -36,6 +36,7 @@ from transfer_study.files import write_atomically
 from transfer_study.models.build import build_model
 from transfer_study.training.caching import CachePlan, plan_frozen_cache
 from transfer_study.training.history import HISTORY_COLUMNS, read_history, write_history
+from transfer_study.training.weighting import class_weights, sample_weights
 
 PARTIAL_HISTORY = "history.partial.csv"
 # The model's weights alone (no optimizer state), as NumPy arrays in an .npz read without pickle.
@@ -57,9 +58,10 @@ class ShuffledBatches(keras.utils.PyDataset):
     process cannot recover; this dataset makes the order a pure function of the epoch instead.
     """
 
-    def __init__(self, x, y, batch_size: int, seed: int):
+    def __init__(self, x, y, batch_size: int, seed: int, sample_weight=None):
         super().__init__()
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.sample_weight = sample_weight
         self.order = np.arange(len(x))
         self.set_epoch(0)
 
@@ -71,7 +73,9 @@ class ShuffledBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        return self.x[rows], self.y[rows]
+        if self.sample_weight is None:
+            return self.x[rows], self.y[rows]
+        return self.x[rows], self.y[rows], self.sample_weight[rows]
 
 
 def seed_states(model: keras.Model) -> list:
@@ -301,6 +305,10 @@ def _train(
     backup_dir.mkdir(parents=True, exist_ok=True)
     phases = Stopwatch()
 
+    class_names = list(arrays.get("class_names") or map(str, range(num_classes)))
+    weights_per_class = class_weights(experiment.get("class_weight"), arrays["y_train"], class_names)
+    if weights_per_class is not None:
+        log("class weights: " + ", ".join(f"{name} {w:.3g}" for name, w in weights_per_class.items()))
     model = build_model(experiment, num_classes, weights_path)
     phases.lap("build")
     images = len(arrays["x_train"]) + len(arrays["x_validation"])
@@ -343,7 +351,10 @@ def _train(
             seconds_to_cache = time.perf_counter() - started
             log(f"cached {x_train.shape[1:]} features of {images} images in {seconds_to_cache:.1f} s")
             phases.lap("cache")
-        batches = ShuffledBatches(x_train, one_hot(arrays["y_train"], num_classes), batch_size, seed)
+        batches = ShuffledBatches(
+            x_train, one_hot(arrays["y_train"], num_classes), batch_size, seed,
+            sample_weight=sample_weights(weights_per_class, arrays["y_train"], class_names),
+        )  # fmt: skip
         validation = (x_validation, one_hot(arrays["y_validation"], num_classes))
         callbacks = [EpochRandomness(batches, seed, numbering=model), recorder]
         if stopping is not None:
@@ -383,6 +394,7 @@ def _train(
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "total_params": int(sum(np.prod(w.shape) for w in model.weights)),
         "train_images": int(len(arrays["x_train"])),
+        "class_weight": weights_per_class,
         "precision": keras.config.dtype_policy().name,
         "jit_compile": trained.jit_compile,
         "frozen_cache": {

@@ -15,12 +15,18 @@ if TYPE_CHECKING:  # NumPy is not imported when the config is checked, only when
 class ReadResult:
     """What a format reads from its sources: x_/y_<split> arrays for train, validation and test, the
     class names in label order, the members skipped (each a dict with its source, member and reason) and
-    whatever else the format records in stats.json (under its own keys)."""
+    whatever else the format records in stats.json (under its own keys).
+
+    `members` names each image of a split where it came from (a file of a folder, an archive member), in
+    the order of its arrays, and `sources` the source (file or folder name) each split was read from:
+    evaluation writes them beside each test image's prediction. Left empty, images are numbered."""
 
     arrays: dict[str, np.ndarray]
     class_names: list[str]
     skipped: list[dict] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+    members: dict[str, list[str]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

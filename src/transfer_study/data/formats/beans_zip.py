@@ -13,12 +13,15 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
     from transfer_study.data.datasets import read_beans_split
 
     class_names = list(dataset["class_names"])
-    arrays, skipped = {}, []
+    arrays, skipped, members = {}, [], {}
     for split in SPLITS:
-        x, y, split_skipped = read_beans_split(Path(sources[split]), split, class_names, size, workers)
+        x, y, split_skipped, members[split] = read_beans_split(
+            Path(sources[split]), split, class_names, size, workers
+        )
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
         skipped += split_skipped
-    return ReadResult(arrays, class_names, skipped)
+    names = {split: Path(sources[split]).name for split in SPLITS}
+    return ReadResult(arrays, class_names, skipped, members=members, sources=names)
 
 
 def train_images(config: dict, name: str) -> int | None:

@@ -14,7 +14,7 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
     from transfer_study.data.datasets import read_cifar10, stratified_split
 
     parts = read_cifar10(Path(sources["archive"]), size)
-    x_all, y_all = parts["train"]
+    x_all, y_all, names = parts["train"]
     train, validation = stratified_split(y_all, dataset["validation_fraction"], dataset["split_seed"])
     arrays = {
         "x_train": x_all[train],
@@ -22,8 +22,16 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
         "x_validation": x_all[validation],
         "y_validation": y_all[validation],
     }
-    arrays["x_test"], arrays["y_test"] = parts["test"]
-    return ReadResult(arrays, list(dataset["class_names"]))
+    arrays["x_test"], arrays["y_test"], test_names = parts["test"]
+    members = {
+        "train": [names[i] for i in train],
+        "validation": [names[i] for i in validation],
+        "test": test_names,
+    }
+    source = Path(sources["archive"]).name
+    return ReadResult(
+        arrays, list(dataset["class_names"]), members=members, sources=dict.fromkeys(members, source)
+    )
 
 
 def train_images(config: dict, name: str) -> int | None:

@@ -218,9 +218,9 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
                 decoded, stats["validation_split"] = carve_validation(decoded, class_names, dataset)
     except (TableError, SourceError) as error:
         raise DatasetError(str(error)) from None
-    arrays = {}
+    arrays, names = {}, {}
     for split in SPLITS:
-        x, y, _ = decoded[split]
+        x, y, names[split] = decoded[split]
         require_every_class(y, class_names, f"{where} ({split})")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
     stats["table"] = {
@@ -233,7 +233,8 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
         },
         "files_not_in_table": left_out,
     }
-    return ReadResult(arrays, list(class_names), skipped, stats)
+    sources_read = dict.fromkeys(SPLITS, source.name)
+    return ReadResult(arrays, list(class_names), skipped, stats, members=names, sources=sources_read)
 
 
 def _table_bytes(path: Path, where: str) -> bytes:

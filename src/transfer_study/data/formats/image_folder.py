@@ -187,12 +187,17 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
         decoded, stats["pool_split"] = split_pool(*decoded.pop("pool"), class_names, dataset)
     elif "validation" not in decoded and "train" in decoded:
         decoded, stats["validation_split"] = carve_validation(decoded, class_names, dataset)
-    arrays = {}
+    arrays, names = {}, {}
     for split in SPLITS:
-        x, y, _ = decoded.get(split) or _decoded([], size, workers, sources, split, skipped)
+        x, y, names[split] = decoded.get(split) or _decoded([], size, workers, sources, split, skipped)
         require_every_class(y, class_names, f"{where} ({split})")
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
-    return ReadResult(arrays, class_names, skipped, stats)
+    # Validation carved from train comes from the train source; a pool or presplit source is the only one.
+    read_from = {
+        split: Path(sources.get(split) or sources.get("train") or next(iter(sources.values()))).name
+        for split in SPLITS
+    }
+    return ReadResult(arrays, class_names, skipped, stats, members=names, sources=read_from)
 
 
 class _Member(NamedTuple):
