@@ -3,6 +3,7 @@ split by the config), and a csv dataset (a folder of unsorted images and a table
 trained by one tiny experiment through the real Snakefile; then a changed image reruns only what was
 made from its folder, and an edit of a format's module only its datasets."""
 
+import csv
 import hashlib
 import json
 
@@ -32,8 +33,9 @@ def write_config(workdir) -> None:
     """A directory with train/, validation/ and test/, and a zip of one pool of class folders fetched
     from a file:// url, as a user would give them."""
     write_folder(workdir / "photos", presplit_files(counts={"train": 8, "validation": 3, "test": 3}))
-    # The same kind of images without class folders, labelled by a table with a split column.
-    unsorted = class_files("", {"cat": 14, "dog": 14})
+    # The same kind of images without class folders, labelled by a table with a split column; 2.5 dogs
+    # to a cat, so the report scores it by the balanced metrics too.
+    unsorted = class_files("", {"cat": 10, "dog": 25})
     renamed = {
         name: f"img/{index:03d}{name[name.rindex('.') :]}" for index, name in enumerate(sorted(unsorted))
     }
@@ -79,7 +81,7 @@ def write_config(workdir) -> None:
             },
         },
         "experiments": {
-            "tabled-scratch": tiny_experiment("tabled", "tabled"),
+            "tabled-scratch": tiny_experiment("tabled", "tabled") | {"class_weight": "auto"},
             "folders-scratch": tiny_experiment("folders", "folders"),
             "zipped-scratch": tiny_experiment("zipped", "zipped"),
         },
@@ -102,10 +104,27 @@ def test_image_folder_datasets_run_end_to_end_and_a_changed_image_reruns_its_cha
         assert metrics["test"]["images"] == 6  # 3 per class in test/; 20 % of 15 per class from the pool
     tabled = json.loads((results / "runs/tabled-scratch/seed0/metrics.json").read_text())
     assert tabled["class_names"] == ["cat", "dog"]
-    assert tabled["test"]["images"] == 6  # every fifth row of 28 is test
+    assert tabled["test"]["images"] == 7  # every fifth row of 35 is test
     table_stats = json.loads((results / "data/tabled-32px.stats.json").read_text())
     assert table_stats["validation_split"]["from"] == "train"
-    assert table_stats["table"]["rows"] == 28
+    assert table_stats["table"]["rows"] == 35
+    # Imbalanced: weighted by class in training, scored by the balanced metrics in every output.
+    train_json = json.loads((results / "runs/tabled-scratch/seed0/train.json").read_text())
+    assert train_json["class_weight"] == pytest.approx({"cat": 22 / (2 * 6), "dog": 22 / (2 * 16)})
+    assert 0 <= tabled["test"]["balanced_accuracy"] <= 1 and 0 <= tabled["validation"]["macro_f1"] <= 1
+    with open(results / "summary.csv", newline="") as handle:
+        row = next(row for row in csv.DictReader(handle) if row["experiment"] == "tabled-scratch")
+    assert float(row["test_balanced_accuracy"]) == pytest.approx(tabled["test"]["balanced_accuracy"])
+    assert row["class_weight"] == "auto"
+    page = (results / "report/report.html").read_text()
+    section = page[page.index('<section id="study-tabled"') :]
+    section = section[: section.index("</section>")]
+    assert '<table class="balanced" data-study="tabled">' in section
+    assert '<table class="balanced"' not in page.replace('<table class="balanced" data-study="tabled">', "")
+    with open(results / "runs/tabled-scratch/seed0/predictions.csv", newline="") as handle:
+        predicted = list(csv.DictReader(handle))
+    assert {row["source"] for row in predicted} == {"tabled"}
+    assert all(row["member"].startswith("img/") for row in predicted) and len(predicted) == 7
     assert (results / "report/report.html").exists() and (results / "summary.csv").exists()
     folders = json.loads((results / "data/folders-32px.stats.json").read_text())
     assert folders["splits"]["train"]["per_class"] == {"cat": 8, "dog": 8}
