@@ -26,51 +26,58 @@ from typing import NamedTuple
 from transfer_study.files import write_atomically
 
 CHUNK_BYTES = 1 << 20
+STAMPS_FORMAT = 2  # {"format", "directory", "files": {relative path: {"stamp", "sha256"}}}
 
 
 class Listing(NamedTuple):
     """A folder's files, and what below it was not read, with why."""
 
-    files: list[tuple[str, Path]]  # (relative POSIX path, path), sorted
+    files: list[tuple[str, str]]  # (relative POSIX path, path on disk), sorted
     skipped: list[tuple[str, str]]  # (relative POSIX path, reason), sorted
 
 
 def walk(directory: Path) -> Listing:
-    """Every regular file below `directory` that is not hidden, links followed and loops stopped."""
-    directory = Path(directory)
+    """Every regular file below `directory` that is not hidden, links followed and loops stopped.
+
+    Plain strings and os.scandir throughout: planning walks every directory source, and pathlib's
+    objects, made once per file, cost more than the walk itself at tens of thousands of files."""
     found, skipped = [], []
     first_read = {os.path.realpath(directory): "."}  # real folder -> where it was read
 
-    def relative(path: Path) -> str:
-        return path.relative_to(directory).as_posix()
-
-    for root, folders, files in os.walk(directory, followlinks=True):
-        kept = []
-        for folder in sorted(folder for folder in folders if not folder.startswith(".")):
-            path = Path(root, folder)
-            real = os.path.realpath(path)
-            if real in first_read:
-                why = f"a link to {first_read[real]!r}, which is read once already"
-                skipped.append((relative(path), why))
+    def visit(folder: str, prefix: str) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as error:
+            skipped.append((prefix.rstrip("/") or ".", f"cannot be listed ({error.strerror})"))
+            return
+        below = []
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            first_read[real] = relative(path)
-            kept.append(folder)
-        folders[:] = kept
-        for name in files:
-            path = Path(root, name)
-            if name.startswith("."):
-                continue
-            if path.is_file():
-                found.append((relative(path), path))
-            elif path.is_symlink() and not path.exists():
-                why = f"broken link (to {os.readlink(path)!r}, which is not there)"
-                skipped.append((relative(path), why))
+            relative = prefix + entry.name
+            if entry.is_dir():  # a link to a folder counts as the folder, as a file manager shows it
+                real = os.path.realpath(entry.path)
+                if real in first_read:
+                    skipped.append((relative, f"a link to {first_read[real]!r}, which is read once already"))
+                    continue
+                first_read[real] = relative
+                below.append(entry)
+            elif entry.is_file():
+                found.append((relative, entry.path))
+            elif entry.is_symlink() and not os.path.exists(entry.path):
+                skipped.append(
+                    (relative, f"broken link (to {os.readlink(entry.path)!r}, which is not there)")
+                )
             else:
-                skipped.append((relative(path), "not a regular file"))
+                skipped.append((relative, "not a regular file"))
+        for entry in below:
+            visit(entry.path, prefix + entry.name + "/")
+
+    visit(os.fspath(directory), "")
     return Listing(sorted(found), sorted(skipped))
 
 
-def listed_files(directory: Path) -> list[tuple[str, Path]]:
+def listed_files(directory: Path) -> list[tuple[str, str]]:
     """(relative POSIX path, path) of every regular file below `directory` that is not hidden, sorted."""
     return walk(directory).files
 
@@ -78,7 +85,7 @@ def listed_files(directory: Path) -> list[tuple[str, Path]]:
 def iter_directory_files(directory: Path) -> Iterator[tuple[str, bytes]]:
     """(relative path, content) of every file listed_files finds, in its order."""
     for relative, path in listed_files(directory):
-        yield relative, path.read_bytes()
+        yield relative, Path(path).read_bytes()
 
 
 def _sha256(path: Path) -> str:
@@ -89,18 +96,14 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stamp(path: Path) -> list[int]:
-    status = path.stat()
-    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
-
-
 def fingerprint(directory: Path, known: dict | None = None) -> tuple[list[list], dict]:
     """[[relative path, size, sha256], ...] of the folder's files, and the stamps and hashes to pass as
     `known` next time (a file whose stamp is unchanged is not hashed again)."""
     known = known or {}
     entries, stamps = [], {}
     for relative, path in listed_files(directory):
-        stamp = _stamp(path)
+        status = os.stat(path)
+        stamp = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
         previous = known.get(relative)
         sha256 = previous["sha256"] if previous and previous["stamp"] == stamp else _sha256(path)
         stamps[relative] = {"stamp": stamp, "sha256": sha256}
@@ -127,14 +130,25 @@ def _read_json(path: Path):
 
 
 def record_directory(directory: Path, record: Path) -> bool:
-    """Write the folder's fingerprint to `record` when it differs from what is there; True if written."""
+    """Write the folder's fingerprint to `record` when it differs from what is there; True if written.
+
+    At planning this runs on every call. The stamps file is written after the record, naming the folder
+    it describes, so stamps unchanged since then mean the record is current and is not read at all;
+    otherwise the files are compared as data (encoding a record of a million files as indented text
+    only to compare it costs seconds)."""
     record = Path(record)
     stamps_path = record.with_name(record.name + ".stamps")
-    entries, stamps = fingerprint(directory, _read_json(stamps_path))
-    text = json.dumps({"directory": str(directory), "files": entries}, indent=1) + "\n"
-    if _read_json(stamps_path) != stamps:
-        _write_text(stamps_path, json.dumps(stamps))
-    if record.is_file() and record.read_text() == text:
+    saved = _read_json(stamps_path)
+    current = isinstance(saved, dict) and saved.get("format") == STAMPS_FORMAT
+    known = saved["files"] if current else saved  # an older stamps file: its hashes are still reused
+    entries, stamps = fingerprint(directory, known if isinstance(known, dict) else None)
+    unchanged = current and saved.get("directory") == str(directory) and known == stamps
+    if unchanged and record.is_file():
         return False
-    _write_text(record, text)
-    return True
+    content = {"directory": str(directory), "files": entries}
+    written = _read_json(record) != content
+    if written:
+        _write_text(record, json.dumps(content, indent=1) + "\n")
+    stamps_text = json.dumps({"format": STAMPS_FORMAT, "directory": str(directory), "files": stamps})
+    _write_text(stamps_path, stamps_text)
+    return written

@@ -3,6 +3,7 @@ hidden files left out, see data/directories.py), a zip or a tar(.gz), read in me
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -20,6 +21,11 @@ class SourceFiles(NamedTuple):
     left_out: int  # files that `wanted` did not keep
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None) -> SourceFiles:
     """Every file of a folder, zip or tar that `wanted` keeps (all by default), and what could not be
     read as a file (broken links, folders reached twice through links). A folder's unwanted files are
@@ -34,15 +40,13 @@ def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None)
         listing = walk(source)
         files = [(relative, path) for relative, path in listing.files if keep(relative)]
         left_out = len(listing.files) - len(files)
-        total = sum(path.stat().st_size for _, path in files)
+        total = sum(os.path.getsize(path) for _, path in files)
         if total > MAX_ARCHIVE_BYTES:
             raise SourceError(
                 f"{source}: its files hold {total:,} bytes, over the limit of {MAX_ARCHIVE_BYTES:,} that "
                 "preprocessing reads into memory; use a smaller image size for the files, or fewer images"
             )
-        return SourceFiles(
-            [(relative, path.read_bytes()) for relative, path in files], listing.skipped, left_out
-        )
+        return SourceFiles([(relative, _read(path)) for relative, path in files], listing.skipped, left_out)
     if zipfile.is_zipfile(source):
         members = iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)
     elif tarfile.is_tarfile(source):

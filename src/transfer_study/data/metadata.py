@@ -9,8 +9,6 @@ skipped as hidden by the readers themselves.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-
 # Folder names, matched without regard to case (Windows and macOS file systems ignore it), each with
 # the software that writes it.
 FOLDERS = {
@@ -38,17 +36,34 @@ FILES = {
 }
 
 
-def metadata_reason(name: str) -> str | None:
-    """Why a member (a relative POSIX path) is metadata rather than a photo, or None."""
-    parts = PurePosixPath(name).parts
-    if not parts:
-        return None
-    for folder in parts[:-1]:
+def path_parts(name: str) -> tuple[str, ...]:
+    """The folders and file name of a relative POSIX path, as PurePosixPath(name).parts gives them
+    (empty and "." parts dropped), with string operations: planning splits every file of a folder."""
+    parts = name.split("/")
+    if "" in parts or "." in parts:
+        return tuple(part for part in parts if part and part != ".")
+    return tuple(parts)
+
+
+def folder_metadata_reason(folders) -> str | None:
+    """The software whose folder one of these (the folders a member sits in) is, or None."""
+    for folder in folders:
         if folder.casefold() in FOLDERS:
             return FOLDERS[folder.casefold()]
-    last = parts[-1]
-    if last.startswith("._"):
-        return "macOS metadata"  # a resource fork, beside the file it belongs to
-    if last.casefold() in FILES:
-        return FILES[last.casefold()]
     return None
+
+
+def file_metadata_reason(file_name: str) -> str | None:
+    """The software that writes files of this name among photos, or None."""
+    if file_name.startswith("._"):
+        return "macOS metadata"  # a resource fork, beside the file it belongs to
+    return FILES.get(file_name.casefold())
+
+
+def metadata_reason(name: str, parts: tuple[str, ...] | None = None) -> str | None:
+    """Why a member (a relative POSIX path; `parts`, its path_parts, where known) is metadata rather
+    than a photo, or None."""
+    parts = path_parts(name) if parts is None else parts
+    if not parts:
+        return None
+    return folder_metadata_reason(parts[:-1]) or file_metadata_reason(parts[-1])

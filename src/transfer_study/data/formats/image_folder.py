@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import zipfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import NamedTuple
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, listed_class_names, synthetic_spec
@@ -63,21 +63,33 @@ def _split_order(key: str) -> int:
 # --- reading members -------------------------------------------------------------------------------
 
 
-def _skip_reason(name: str) -> str | None:
-    from transfer_study.data.metadata import metadata_reason
+def _split_and_judged(names: list[str]) -> tuple[list[tuple[str, ...]], list[str | None]]:
+    """Each name's parts and why it is skipped (other software's metadata, a hidden file), or None.
 
-    reason = metadata_reason(name)
-    if reason is not None:
-        return reason
-    if any(part.startswith(".") for part in PurePosixPath(name).parts):
-        return "hidden file"
-    return None
+    What a member's folders say is worked out once per folder: a folder of a million photos is a
+    million names in a few thousand folders."""
+    from transfer_study.data.metadata import file_metadata_reason, folder_metadata_reason, path_parts
+
+    every_parts, reasons, by_folder = [], [], {}
+    for name in names:
+        parts = path_parts(name)
+        folders = parts[:-1]
+        if folders not in by_folder:
+            hidden = any(folder.startswith(".") for folder in folders)
+            by_folder[folders] = (folder_metadata_reason(folders), hidden)
+        folder_reason, hidden_folder = by_folder[folders]
+        reason = folder_reason or (file_metadata_reason(parts[-1]) if parts else None)
+        if reason is None and (hidden_folder or (parts and parts[-1].startswith("."))):
+            reason = "hidden file"
+        every_parts.append(parts)
+        reasons.append(reason)
+    return every_parts, reasons
 
 
-def _wrapper_depth(names: list[str], kind: str) -> int:
-    """How many leading folders every name shares: folders around everything, each holding only one
-    folder. The last folder above the files stays a class, and a presplit source keeps its split folders."""
-    parts = [PurePosixPath(name).parts for name in names]
+def _wrapper_depth(parts: list[tuple[str, ...]], kind: str) -> int:
+    """How many leading folders every path (its parts) shares: folders around everything, each holding
+    only one folder. The last folder above the files stays a class, and a presplit source keeps its
+    split folders."""
     depth = 0
     while parts and all(len(p) > depth + 2 for p in parts) and len({p[depth] for p in parts}) == 1:
         if kind == "presplit" and parts[0][depth] in SPLITS:
@@ -91,13 +103,16 @@ def classify(names: list[str], kind: str, split: str | None = None) -> list[Plac
 
     `kind` is per_split (with `split` the one the source holds), presplit or pool (split "pool").
     """
-    depth = _wrapper_depth([name for name in names if _skip_reason(name) is None], kind)
+    every_parts, reasons = _split_and_judged(names)
+    depth = _wrapper_depth(
+        [p for p, reason in zip(every_parts, reasons, strict=True) if reason is None], kind
+    )
     found = []
-    for name in names:
-        parts = PurePosixPath(name).parts[depth:]
+    for name, all_parts, reason in zip(names, every_parts, reasons, strict=True):
+        parts = all_parts[depth:]
         member_split = split or "pool"
-        if _skip_reason(name):
-            found.append(Placement(member_split, None, _skip_reason(name)))
+        if reason:
+            found.append(Placement(member_split, None, reason))
             continue
         if kind == "presplit" and len(parts) >= 2:
             if parts[0] not in SPLITS:
@@ -239,9 +254,9 @@ def _directory(config: dict, source: str) -> Path | None:
     return Path(directory) if directory is not None else None
 
 
-def _planned_members(config: dict, name: str) -> list[tuple[str, str | None]] | None:
-    """(split, class or None) of every file of the dataset's directory sources, or None where a source
-    is not a directory (or not there: the config check says so)."""
+def _planned_members(config: dict, name: str) -> list[tuple[str, str, int]] | None:
+    """(split, class, how many files) of the dataset's directory sources, or None where a source is
+    not a directory (or not there: the config check says so)."""
     dataset = config["datasets"][name]
     kind = layout(dataset["splits"])
     found = []
@@ -249,18 +264,22 @@ def _planned_members(config: dict, name: str) -> list[tuple[str, str | None]] | 
         directory = _directory(config, source)
         if directory is None or not directory.is_dir():
             return None
-        placements = classify(_listed_names(directory.resolve()), kind, key if kind == "per_split" else None)
-        found += [(placement.split, placement.label) for placement in placements]
+        found += _classified_directory(directory.resolve(), kind, key if kind == "per_split" else None)
     return found
 
 
 @functools.lru_cache(maxsize=64)
-def _listed_names(directory: Path) -> list[str]:
-    """The folder's files, listed once per process: planning asks for every job of every experiment,
-    and the folder's record (transfer_study.data.directories) is what tells a later run of a change."""
+def _classified_directory(directory: Path, kind: str, split: str | None) -> tuple[tuple[str, str, int], ...]:
+    """(split, class, how many files) of a folder's files, listed and classified once per process:
+    planning asks for the classes and the training count for every job of every experiment, and the
+    folder's record (transfer_study.data.directories) is what tells a later run of a change."""
+    from collections import Counter
+
     from transfer_study.data.directories import listed_files
 
-    return [relative for relative, _ in listed_files(directory)]
+    names = [relative for relative, _ in listed_files(directory)]
+    counts = Counter((p.split, p.label) for p in classify(names, kind, split) if p.label is not None)
+    return tuple((member_split, label, count) for (member_split, label), count in sorted(counts.items()))
 
 
 def class_names(config: dict, name: str) -> list[str] | None:
@@ -272,7 +291,7 @@ def class_names(config: dict, name: str) -> list[str] | None:
         members = _planned_members(config, name)
     except ImageFolderError:
         return None
-    return sorted({cls for _, cls in members if cls}) if members is not None else None
+    return sorted({cls for _, cls, _ in members}) if members is not None else None
 
 
 def train_images(config: dict, name: str) -> int | None:
@@ -299,13 +318,13 @@ def train_images(config: dict, name: str) -> int | None:
         return None
     if members is None:
         return None
-    if kind != "pool" and any(split == "validation" for split, cls in members if cls):
-        return sum(1 for split, cls in members if cls and split == "train")
+    if kind != "pool" and any(split == "validation" for split, _, _ in members):
+        return sum(count for split, _, count in members if split == "train")
     # a pool, or training images that validation is carved from
     counts = {}
-    for split, cls in members:
-        if cls and split in ("pool", "train"):
-            counts[cls] = counts.get(cls, 0) + 1
+    for split, cls, count in members:
+        if split in ("pool", "train"):
+            counts[cls] = counts.get(cls, 0) + count
     return planned_train_count(counts, dataset, drawn)
 
 
@@ -335,7 +354,7 @@ def config_errors(config: dict, name: str) -> list[str]:
         members = _planned_members(config, name)
     except ImageFolderError as error:
         return errors + [f"{where}: {error}"]
-    classes = sorted({cls for _, cls in members or [] if cls})
+    classes = sorted({cls for _, cls, _ in members or []})
     if members is not None and len(classes) < 2:
         errors.append(
             f"{where}: its directories hold {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
