@@ -100,7 +100,12 @@ config["_pdf_plan"] = {"build": PDF.build, "reason": PDF.reason}
 # that one job with two threads does (docs/performance.md). Cluster profiles set threads per rule.
 GPU_VISIBLE = accelerator.gpu_visible()
 MODEL_THREADS = 4 if GPU_VISIBLE else 1
-DATA_THREADS = 4 if GPU_VISIBLE else 1
+# Preprocessing decodes on every core it is given (data/datasets.py, decode_into), and every job after
+# it waits for it; where no total is set (a cluster's executor), cluster profiles set it per rule.
+try:
+    DATA_THREADS = max(1, int(workflow.cores))
+except (WorkflowError, TypeError):
+    DATA_THREADS = 4
 # The demo's VGG16 pretraining is the one model job that two threads speed up almost twice on a CPU,
 # and two thirds of the demo's beans runs wait for it.
 PRETRAIN_THREADS = 4 if GPU_VISIBLE else 2

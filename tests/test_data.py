@@ -378,3 +378,24 @@ def test_an_image_of_too_many_pixels_is_refused_from_its_header(monkeypatch):
     with pytest.raises(ValueError, match=r"too large to decode safely \(64 x 64 pixels, more than 3,969\)"):
         data.decode_image(encoded, 16)
     assert decoded == []  # refused before any pixel was decoded
+
+
+def test_decoding_on_several_processes_gives_the_same_images_and_the_same_failures():
+    """Forked workers writing into shared memory: the images equal one process's bit for bit, in order,
+    and a blob that does not decode is reported at its index wherever it falls."""
+    from transfer_study.data import datasets
+
+    rng = np.random.default_rng(3)
+    blobs = [
+        _encoded(Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)), ("PNG", "JPEG")[i % 2])
+        for i in range(datasets.PARALLEL_FROM + 40)
+    ]
+    blobs[5] = b"not an image"
+    blobs[-1] = b""
+    one, one_reasons = datasets.decode_into(blobs, 16, workers=1)
+    two, two_reasons = datasets.decode_into(blobs, 16, workers=2)
+    assert one.shape == two.shape == (len(blobs), 16, 16, 3)
+    np.testing.assert_array_equal(one, two)
+    assert sorted(one_reasons) == sorted(two_reasons) == [5, len(blobs) - 1]
+    assert one_reasons == two_reasons
+    assert one[5].max() == 0 and one[6].max() > 0

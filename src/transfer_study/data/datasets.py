@@ -109,11 +109,67 @@ def _decode_or_reason(job: tuple[bytes, int]) -> np.ndarray | str:
 
 def decode_many(blobs: list[bytes], size: int, workers: int = 1) -> list[np.ndarray | str]:
     """Decode in order on `workers` processes; a failure comes back as its reason, never raises."""
-    jobs = [(blob, size) for blob in blobs]
-    if workers <= 1 or len(jobs) < 64:
-        return [_decode_or_reason(job) for job in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_decode_or_reason, jobs, chunksize=32))
+    images, reasons = decode_into(blobs, size, workers)
+    return [reasons[index] if index in reasons else images[index] for index in range(len(blobs))]
+
+
+# What the forked decoding processes share with the parent: the blobs (inherited, never pickled) and
+# the output images (an anonymous shared mapping each process writes its slots of).
+_SHARED: dict = {}
+# Fewer images than this are decoded in the job's own process: starting workers would cost more.
+PARALLEL_FROM = 256
+
+
+def decode_into(blobs: list[bytes], size: int, workers: int = 1) -> tuple[np.ndarray, dict[int, str]]:
+    """All blobs decoded into one uint8 array (N, size, size, 3), in order, and {index: reason} of those
+    that do not decode (their slots left black). Never raises for a bad image.
+
+    With `workers` > 1 (and where processes can be forked), the blobs are split in contiguous ranges
+    over that many processes, which inherit them and write each image straight into shared memory:
+    pickling the decoded images back, as a process pool would, costs as much as a third of the gain.
+    The images are the same, bit for bit, however many workers decode them."""
+    import mmap
+    import multiprocessing
+
+    count = len(blobs)
+    image_bytes = size * size * 3
+    forkable = "fork" in multiprocessing.get_all_start_methods()
+    if workers <= 1 or count < PARALLEL_FROM or not forkable:
+        images = np.zeros((count, size, size, 3), dtype=np.uint8)
+        reasons = {}
+        for index, blob in enumerate(blobs):
+            result = _decode_or_reason((blob, size))
+            if isinstance(result, str):
+                reasons[index] = result
+            else:
+                images[index] = result
+        return images, reasons
+    shared = mmap.mmap(-1, max(1, count * image_bytes))  # MAP_SHARED | MAP_ANONYMOUS: seen by the forks
+    images = np.frombuffer(shared, dtype=np.uint8, count=count * image_bytes).reshape(count, size, size, 3)
+    bounds = np.linspace(0, count, workers * 4 + 1).astype(int)  # a few ranges per worker, to even out
+    _SHARED.update(blobs=blobs, size=size, images=images)
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            found = pool.map(_decode_range, zip(bounds[:-1], bounds[1:], strict=True))
+            reasons = {index: why for part in found for index, why in part.items()}
+    finally:
+        _SHARED.clear()
+    return images, reasons
+
+
+def _decode_range(bounds: tuple[int, int]) -> dict[int, str]:
+    """In a forked worker: decode blobs[start:stop] into the shared images; the failures' reasons."""
+    start, stop = bounds
+    blobs, size, images = _SHARED["blobs"], _SHARED["size"], _SHARED["images"]
+    reasons = {}
+    for index in range(start, stop):
+        result = _decode_or_reason((blobs[index], size))
+        if isinstance(result, str):
+            reasons[index] = result
+        else:
+            images[index] = result
+    return reasons
 
 
 def _beans_member_class(name: str) -> str | None:
@@ -160,17 +216,15 @@ def decode_members(
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Decode (member, label, bytes) in order: images, labels and the names of the members kept; every
     member that does not decode is appended to `skipped` with its reason and logged."""
-    decoded = decode_many([data for _, _, data in kept], size, workers)
-    images, labels, names = [], [], []
-    for (name, label, _), result in zip(kept, decoded, strict=True):
-        if isinstance(result, str):
-            skipped.append({"archive": source_name, "member": name, "reason": result})
-            log.warning("%s: skipped %s: %s", source_name, name, result)
-        else:
-            images.append(result)
-            labels.append(label)
-            names.append(name)
-    return _stack(images, size), np.asarray(labels, dtype=np.int64), names
+    images, reasons = decode_into([data for _, _, data in kept], size, workers)
+    for index, reason in sorted(reasons.items()):
+        skipped.append({"archive": source_name, "member": kept[index][0], "reason": reason})
+        log.warning("%s: skipped %s: %s", source_name, kept[index][0], reason)
+    if reasons:  # a copy without the failures' slots; otherwise the decoded array as it is
+        images = np.delete(images, sorted(reasons), axis=0)
+    labels = [label for index, (_, label, _) in enumerate(kept) if index not in reasons]
+    names = [name for index, (name, _, _) in enumerate(kept) if index not in reasons]
+    return images, np.asarray(labels, dtype=np.int64), names
 
 
 def require_every_class(labels: np.ndarray, class_names: list[str], where: str) -> None:
@@ -180,12 +234,6 @@ def require_every_class(labels: np.ndarray, class_names: list[str], where: str) 
             f"{where}: no usable image of class(es) {', '.join(missing)}; every split "
             "needs every class of datasets.*.class_names."
         )
-
-
-def _stack(images: list[np.ndarray], size: int) -> np.ndarray:
-    if not images:
-        return np.zeros((0, size, size, 3), dtype=np.uint8)
-    return np.stack(images)
 
 
 class _CifarUnpickler(pickle.Unpickler):
