@@ -52,13 +52,14 @@ def test_one_experiment_changed_retrains_that_experiment_only(finished):
     assert rules_of(jobs, "evaluate") == {"experiment=beans-3a, seed=0"}
     # Only the figures that show beans-3a are redrawn: its group's curves and the beans study figures.
     assert rules_of(jobs, "plot_curves") == {"study=beans, group=3"}
-    assert rules_of(jobs, "plot_study") == {"study=beans"}
+    assert rules_of(jobs, "plot_study") == rules_of(jobs, "plot_mistakes") == {"study=beans"}
     assert {name for name, _ in jobs} == {
         "train",
         "evaluate",
         "aggregate",
         "plot_curves",
         "plot_study",
+        "plot_mistakes",
     } | REPORT_RULES
 
 
@@ -75,7 +76,12 @@ def test_labels_and_key_order_retrain_nothing(finished):
     assert rules_of(jobs, "train") == set()
     # A label is presentation: the summary, the figures that print it and the report change, no run does.
     assert rules_of(jobs, "plot_curves") == {"study=beans, group=3"}
-    assert {name for name, _ in jobs} <= {"aggregate", "plot_curves", "plot_study"} | REPORT_RULES
+    assert {name for name, _ in jobs} <= {
+        "aggregate",
+        "plot_curves",
+        "plot_study",
+        "plot_mistakes",
+    } | REPORT_RULES
 
 
 def test_a_new_seed_adds_only_its_own_jobs(finished):
@@ -141,7 +147,7 @@ def test_template_edit_rerenders_only_that_format(finished):
 def test_report_wording_edit_redraws_and_rerenders_without_retraining(finished):
     edit(finished / "report/strings.yaml", "  fig_epoch: epoch\n", "  fig_epoch: epoch number\n")
     rules = {name for name, _ in planned(finished)}
-    assert rules == {"plot_curves", "plot_study", "plot_grid"} | REPORT_RULES
+    assert rules == {"plot_curves", "plot_study", "plot_mistakes", "plot_grid"} | REPORT_RULES
 
 
 def test_plotting_code_edit_redraws_without_retraining(finished):
@@ -149,7 +155,8 @@ def test_plotting_code_edit_redraws_without_retraining(finished):
     plots.write_text(plots.read_text() + "\n# an edit\n")
     jobs = planned(finished)
     assert len(rules_of(jobs, "plot_curves")) == 6 and len(rules_of(jobs, "plot_study")) == 2
-    redrawn = {"plot_curves", "plot_study", "render_html", "render_latex", "all"}
+    assert len(rules_of(jobs, "plot_mistakes")) == 2
+    redrawn = {"plot_curves", "plot_study", "plot_mistakes", "render_html", "render_latex", "all"}
     assert {name for name, _ in jobs} == redrawn | PDF_RULES
 
 
