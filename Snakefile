@@ -23,6 +23,7 @@ include: "rules/preprocess.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/predict.smk"
 
 
 rule all:

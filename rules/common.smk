@@ -392,12 +392,14 @@ def metrics_files():
 
 
 def final_outputs():
-    """The summary, the report in HTML and LaTeX, and its PDF where this run can build it."""
+    """The summary, the report in HTML and LaTeX, its PDF where this run can build it, and the
+    configured prediction sets."""
     outputs = [
         f"{RESULTS}/summary.csv",
         f"{REPORT}/report.html",
         f"{REPORT}/report.tex",
     ]
+    outputs += [f"{RESULTS}/predictions/{name}.csv" for name in config["predict"]]
     return outputs + ([f"{REPORT}/report.pdf"] if PDF.build else [])
 
 

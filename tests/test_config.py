@@ -175,3 +175,21 @@ def test_class_weight_is_auto_or_a_weight_per_named_class():
         "  experiments.beans-3a.class_weight: 'bean_rot' is no class of dataset beans (angular_leaf_spot, "
         "bean_rust, healthy); name its classes, or write auto"
     ]
+
+
+def test_a_prediction_set_names_a_source_an_experiment_and_a_seed_of_the_config():
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    config["predict"] = {
+        "good": {"images": "beans_test", "experiment": "beans-3c", "seed": 1},
+        "bad": {"images": "photos", "experiment": "beans-9", "seed": 7},
+        "weights": {"images": "squeezenet_imagenet", "experiment": "beans-3c"},
+    }
+    with pytest.raises(study_config.ConfigError) as error:
+        study_config.check_config(config)
+    problems = [line.strip() for line in str(error.value).splitlines()[1:]]
+    assert problems[0].startswith("predict.bad.images: unknown source 'photos'; defined sources: ")
+    assert problems[1:] == [
+        "predict.bad.experiment: unknown experiment 'beans-9'",
+        "predict.bad.seed: 7 is not one of the seeds (0, 1)",
+        "predict.weights.images: source 'squeezenet_imagenet' is a pretrained model, not images",
+    ]

@@ -46,6 +46,9 @@ def write_config(workdir) -> None:
     files = {renamed[name]: data for name, data in unsorted.items()}
     write_folder(workdir / "tabled", files | {"labels.csv": ("\n".join(rows) + "\n").encode()})
     pool = write_zip(workdir.parent / "pool.zip", class_files("pool/", {"cat": 15, "dog": 15}))
+    # New photos to classify with a trained run: no class folders, one file that is no image.
+    incoming = {f"{index}.png": image_bytes((200, 30 + index, 30)) for index in range(3)}
+    write_folder(workdir / "incoming", incoming | {"notes.png": b"not an image"})
     config = {
         "results": "results/mine",
         "resources": "resources/mine",
@@ -53,6 +56,7 @@ def write_config(workdir) -> None:
         "sources": {
             "photos": {"directory": "photos"},
             "tabled": {"directory": "tabled"},
+            "incoming": {"directory": "incoming"},
             "pool": {
                 "path": "data/pool.zip",
                 "url": pool.resolve().as_uri(),
@@ -86,6 +90,7 @@ def write_config(workdir) -> None:
             "zipped-scratch": tiny_experiment("zipped", "zipped"),
         },
         "report": {"pdf": False},
+        "predict": {"new": {"images": "incoming", "experiment": "folders-scratch", "top_k": 1}},
     }
     (workdir / CONFIG).write_text(yaml.safe_dump(config))
 
@@ -133,6 +138,18 @@ def test_image_folder_datasets_run_end_to_end_and_a_changed_image_reruns_its_cha
     assert zipped["splits"]["validation"]["per_class"] == {"cat": 3, "dog": 3}
     assert len(zipped["pool_split"]["members"]["train"]) == zipped["splits"]["train"]["total"] == 18
 
+    with open(results / "predictions/new.csv", newline="") as handle:
+        predicted = {row["image"].rsplit("/", 1)[1]: row for row in csv.DictReader(handle)}
+    assert sorted(predicted) == ["0.png", "1.png", "2.png", "notes.png"]
+    assert predicted["notes.png"]["error"] and not predicted["notes.png"]["predicted_class"]
+    assert {predicted[f"{index}.png"]["predicted_class"] for index in range(3)} <= {"cat", "dog"}
+    assert "top_2_class" not in predicted["0.png"]
+
+    assert planned_rules(workflow_dir) == []
+    # A new photo to classify reruns that prediction set alone.
+    (workflow_dir / "incoming/3.png").write_bytes(image_bytes((30, 30, 200)))
+    assert [rule for rule, _ in planned_rules(workflow_dir)] == ["predict", "all"]
+    snakemake(workflow_dir, "--cores", "2", "--configfile", CONFIG, timeout=300)
     assert planned_rules(workflow_dir) == []
     # Another format's module is no code of these datasets' jobs.
     beans_reader = workflow_dir / "src/transfer_study/data/formats/beans_zip.py"

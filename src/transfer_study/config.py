@@ -187,6 +187,7 @@ def check_config(config: dict) -> None:
         if model is not None and model not in model_registry.FAMILIES:
             errors.append(f"sources.{name}.pretrain.model: {_unknown_model(model)}")
     errors += _batch_size_errors(config)
+    errors += _prediction_errors(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
 
@@ -223,6 +224,24 @@ def _class_weight_errors(where: str, experiment: dict, config: dict) -> list[str
         f"{where}.class_weight: {', '.join(map(repr, unknown))} is no class of dataset "
         f"{experiment['dataset']} ({_choices(classes)}); name its classes, or write auto"
     ]
+
+
+def _prediction_errors(config: dict) -> list[str]:
+    """Each prediction set names a source, an experiment (a grid's included) and one of the seeds."""
+    errors = []
+    for name, spec in (config.get("predict") or {}).items():
+        where = f"predict.{name}"
+        if spec["images"] not in config["sources"]:
+            errors.append(f"{where}.images: unknown source {spec['images']!r}; defined sources: "
+                          f"{_choices(config['sources'])}")  # fmt: skip
+        elif config["sources"][spec["images"]].get("pretrain"):
+            errors.append(f"{where}.images: source {spec['images']!r} is a pretrained model, not images")
+        if spec["experiment"] not in config["experiments"]:
+            errors.append(f"{where}.experiment: unknown experiment {spec['experiment']!r}")
+        if "seed" in spec and spec["seed"] not in config["seeds"]:
+            seeds = ", ".join(map(str, config["seeds"]))
+            errors.append(f"{where}.seed: {spec['seed']} is not one of the seeds ({seeds})")
+    return errors
 
 
 def _unknown_model(name: str) -> str:
