@@ -388,7 +388,33 @@ def runs(names=None):
 
 
 def metrics_files():
-    return [f"{run_dir(name, seed)}/metrics.json" for name, seed in runs()]
+    return run_files("metrics.json")
+
+
+def run_files(name):
+    """The file `name` of every run, in the order of runs()."""
+    return [
+        f"{run_dir(experiment_name, seed)}/{name}" for experiment_name, seed in runs()
+    ]
+
+
+def model_card_spec(wildcards):
+    """What the model cards say of the config: each experiment as it trains, and its weights' source."""
+    weights = {
+        name: {
+            key: source[key]
+            for key in ("url", "checksums", "pretrain", "path")
+            if key in source
+        }
+        for name, source in config["sources"].items()
+        if study_config.source_kind(source) in ("download", "pretrain")
+    }
+    return study_config.canonical_json(
+        {
+            "experiments": {name: experiment(name) for name in EXPERIMENTS},
+            "weights": weights,
+        }
+    )
 
 
 def final_outputs():
@@ -400,6 +426,7 @@ def final_outputs():
         f"{REPORT}/report.tex",
     ]
     outputs += [f"{RESULTS}/predictions/{name}.csv" for name in config["predict"]]
+    outputs += run_files("model_card.md")
     return outputs + ([f"{REPORT}/report.pdf"] if PDF.build else [])
 
 

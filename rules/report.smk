@@ -2,6 +2,7 @@
 
 
 localrules:
+    model_cards,
     report_context,
     render_html,
     render_latex,
@@ -102,6 +103,25 @@ rule plot_mistakes:
         language=config["report"]["language"],
     script:
         "../scripts/plot_mistakes.py"
+
+
+rule model_cards:
+    input:
+        metrics=metrics_files(),
+        summaries=run_files("train.json"),
+        stats=dataset_stats(),
+        code=script_code("model_cards"),
+    output:
+        cards=run_files("model_card.md"),
+        facts=run_files("model_card.json"),
+    log:
+        f"{LOGS}/report/model_cards.log",
+    conda:
+        "../envs/report.yaml"
+    params:
+        spec=model_card_spec,
+    script:
+        "../scripts/model_cards.py"
 
 
 rule plot_grid:

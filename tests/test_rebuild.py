@@ -60,6 +60,7 @@ def test_one_experiment_changed_retrains_that_experiment_only(finished):
         "plot_curves",
         "plot_study",
         "plot_mistakes",
+        "model_cards",
     } | REPORT_RULES
 
 
@@ -81,6 +82,7 @@ def test_labels_and_key_order_retrain_nothing(finished):
         "plot_curves",
         "plot_study",
         "plot_mistakes",
+        "model_cards",
     } | REPORT_RULES
 
 

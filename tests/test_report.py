@@ -668,3 +668,34 @@ def test_an_imbalanced_dataset_gets_balanced_scores_beside_its_results(figures, 
     latex = render(context, strings, TEMPLATES, "report.tex.j2", figures["pdf"], latex=True)
     assert latex.count(strings["imbalance"]) == 1
     assert f"{100 * beans['experiments'][0]['summary']['test_macro_f1']['mean']:.2f}" in latex
+
+
+def test_a_model_card_copies_the_run_s_numbers_and_says_where_they_stop_meaning_much():
+    from transfer_study.report.model_card import card_markdown, model_card
+
+    rng = np.random.default_rng(2)
+    classes = ["a", "b"]
+    seeds = [fake_metrics("mine", seed, rng, classes) for seed in (0, 1)]
+    for item in seeds:
+        item["test"]["images"] = 40
+    stats = stats_for("mine", classes, 64)
+    stats["splits"]["train"]["per_class"] = {"a": 30, "b": 10}
+    summary = {"epochs_run": 5, "epochs_max": 9, "kept_epoch": 4, "stopped_early": True,
+               "train_seconds": 61.5, "train_images": 40, "class_weight": None, "precision": "float32",
+               "backend": "tensorflow", "device": "CPU", "versions": {"keras": "3.15.1"}}  # fmt: skip
+    experiment = {"study": "s", "dataset": "mine", "model": "resnet50v2", "weights": "imagenet",
+                  "trainable": ["stage5"], "image_size": 64, "label": "Mine"}  # fmt: skip
+    weights = {"url": "https://example.org/w.h5", "checksums": {"sha256": "0" * 64}}
+    card = model_card("mine", experiment, seeds[1], summary, stats, seeds, weights)
+    assert card["metrics"]["test"]["accuracy"] == seeds[1]["test"]["accuracy"]
+    assert card["metrics"]["validation"]["macro_f1"] == seeds[1]["validation"]["macro_f1"]
+    mean = (seeds[0]["test"]["accuracy"] + seeds[1]["test"]["accuracy"]) / 2
+    assert card["seed_spread"]["test_accuracy"]["mean"] == pytest.approx(mean)
+    assert card["model"]["weights_source"] == weights and card["training"]["kept_epoch"] == 4
+    notes = " ".join(card["limitations"])
+    assert "tested on 40 images" in notes and "2.5 points of test accuracy" in notes
+    assert "imbalanced" in notes and "2 run(s)" in notes
+    text = card_markdown(card)
+    assert text.startswith("# Model card: Mine (seed 1)")
+    assert f"{100 * seeds[1]['test']['accuracy']:.2f} %" in text
+    assert "kept epoch: 4 (stopped early)" in text and "`stage5`" in text

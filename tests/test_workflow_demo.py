@@ -87,6 +87,34 @@ def test_each_evaluation_names_every_test_image_with_its_prediction(demo_run):
     assert metrics["test"]["balanced_accuracy"] is not None and metrics["validation"]["macro_f1"] is not None
 
 
+def test_every_run_has_a_model_card_whose_numbers_are_its_runs(demo_run):
+    config = demo_config(demo_run)
+    results = demo_run / config["results"]
+    for name in every_experiment(demo_run):
+        for seed in config["seeds"]:
+            run = results / "runs" / name / f"seed{seed}"
+            card = json.loads((run / "model_card.json").read_text())
+            metrics = json.loads((run / "metrics.json").read_text())
+            summary = json.loads((run / "train.json").read_text())
+            assert (card["experiment"], card["seed"]) == (name, seed)
+            assert card["data"]["class_names"] == metrics["class_names"]
+            for split in ("train", "validation", "test"):
+                assert card["metrics"][split]["accuracy"] == metrics[split]["accuracy"]
+                assert card["metrics"][split]["loss"] == metrics[split]["loss"]
+            assert card["metrics"]["test"]["macro_f1"] == metrics["test"]["macro_f1"]
+            for key in ("epochs_run", "kept_epoch", "train_seconds", "backend", "versions"):
+                assert card["training"][key] == summary[key]
+            accuracies = [
+                json.loads((results / "runs" / name / f"seed{s}/metrics.json").read_text())["test"][
+                    "accuracy"
+                ]
+                for s in config["seeds"]
+            ]
+            assert card["seed_spread"]["test_accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+            text = (run / "model_card.md").read_text()
+            assert f"{100 * metrics['test']['accuracy']:.2f} %" in text and "## Limitations" in text
+
+
 def test_demo_weights_pass_through_the_real_loaders(demo_run):
     import h5py
 
