@@ -159,6 +159,8 @@ def test_a_wrong_table_is_an_error_naming_the_file_and_line(tmp_path, content, m
             "split 'dog' is none of train, validation (val, valid) and test",
         ),
         ({"table": "other.csv"}, with_lines(*GOOD), "other.csv: no such file"),
+        ({"table": "../labels.csv"}, with_lines(*GOOD), "table: '../labels.csv' leaves the source"),
+        ({"table": "/etc/labels.csv"}, with_lines(*GOOD), "table: '/etc/labels.csv' leaves the source"),
     ],
 )
 def test_the_table_options_are_checked_against_the_table(tmp_path, options, content, message):
@@ -240,6 +242,11 @@ def test_a_folder_s_table_gives_the_classes_and_training_count_at_planning(tmp_p
             csv_dataset(splits={"images": "archive"}),
             with_lines(*GOOD),
             "datasets.beans.class_names: needed when the table comes in an archive",
+        ),
+        (
+            csv_dataset(table="../labels.csv"),
+            with_lines(*GOOD),
+            "datasets.beans.table: '../labels.csv' leaves",
         ),
         (
             csv_dataset(split_column="label", test_fraction=0.3),

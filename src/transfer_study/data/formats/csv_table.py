@@ -53,7 +53,13 @@ class Row(NamedTuple):
 
 
 def table_name(dataset: dict) -> str:
-    return posixpath.normpath(str(dataset["table"]).replace("\\", "/")).lstrip("/")
+    """The table's path inside the source; one that would leave it (absolute, or up through ..) is a
+    TableError, as the rows' paths are."""
+    written = str(dataset["table"]).replace("\\", "/")
+    name = posixpath.normpath(written)
+    if written.startswith("/") or (len(written) > 1 and written[1] == ":") or name.split("/")[0] == "..":
+        raise TableError(f"datasets.*.table: {written!r} leaves the source; give the table's path inside it")
+    return name
 
 
 def parse_table(data: bytes, where: str, dataset: dict) -> list[Row]:
@@ -170,7 +176,10 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
     from transfer_study.data.splitting import carve_validation, split_pool
 
     source = Path(sources[SOURCE_KEY])
-    name = table_name(dataset)
+    try:
+        name = table_name(dataset)
+    except TableError as error:
+        raise DatasetError(str(error)) from None
     where = f"{source}/{name}" if source.is_dir() else f"{source}:{name}"
     try:
         if source.is_dir():
@@ -320,6 +329,10 @@ def config_errors(config: dict, name: str) -> list[str]:
     where = f"datasets.{name}"
     if not dataset.get("table"):
         return [f"{where}.table: format csv needs the table's path inside the source (table: labels.csv)"]
+    try:
+        table_name(dataset)
+    except TableError as error:
+        return [str(error).replace("datasets.*", where)]
     errors = []
     if dataset.get("split_column") and "test_fraction" in dataset:
         errors.append(f"{where}.test_fraction: the table's split column says which rows are test")
