@@ -22,6 +22,7 @@ include: "rules/demo.smk"
 include: "rules/preprocess.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/export.smk"
 include: "rules/report.smk"
 include: "rules/predict.smk"
 

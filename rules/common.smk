@@ -418,15 +418,15 @@ def model_card_spec(wildcards):
 
 
 def final_outputs():
-    """The summary, the report in HTML and LaTeX, its PDF where this run can build it, and the
-    configured prediction sets."""
+    """The summary, the report in HTML and LaTeX, its PDF where this run can build it, the configured
+    prediction sets, the model cards and the checked exports."""
     outputs = [
         f"{RESULTS}/summary.csv",
         f"{REPORT}/report.html",
         f"{REPORT}/report.tex",
     ]
     outputs += [f"{RESULTS}/predictions/{name}.csv" for name in config["predict"]]
-    outputs += run_files("model_card.md")
+    outputs += run_files("model_card.md") + export_checks()
     return outputs + ([f"{REPORT}/report.pdf"] if PDF.build else [])
 
 
@@ -468,11 +468,20 @@ def check_accelerator():
 
 
 def experiments_table_spec(wildcards):
-    """What the summary table shows of the config: every experiment as resolved, and the seeds."""
+    """What the summary table shows of the config: every experiment as resolved (what happens to a
+    run after its training, its exports, is no part of the table), and the seeds."""
+    shown = {
+        name: {
+            key: value
+            for key, value in experiment(name).items()
+            if key not in study_config.AFTER_TRAINING_KEYS
+        }
+        for name in EXPERIMENTS
+    }
     return study_config.canonical_json(
         {
             "seeds": SEEDS,
-            "experiments": {name: experiment(name) for name in EXPERIMENTS},
+            "experiments": shown,
             "grids": GRID_SPECS,
         }
     )
@@ -663,3 +672,40 @@ def prediction_images(wildcards):
     if source in DIRECTORY_RECORDS:
         return config["sources"][source]["directory"]
     return source_path(source)
+
+
+# Exports (rules/export.smk); the schema names the formats (tests/test_export.py: the exporter's too).
+EXPORT_FORMATS = SCHEMA["$defs"]["export_formats"]["items"]["enum"]
+
+
+def exported_formats(name):
+    """The formats an experiment asks for, in the config's order."""
+    return study_config.export_plan(experiment(name), SEEDS)[0]
+
+
+EXPORTED = [name for name in EXPERIMENTS if exported_formats(name)]
+
+
+def export_checks():
+    """Each exported run's check.json, in the order of runs() (known failures left out)."""
+    if not EXPORTED:
+        return []
+    seeds = {
+        name: study_config.export_plan(experiment(name), SEEDS)[1] for name in EXPORTED
+    }
+    return [
+        f"{run_dir(name, seed)}/export/check.json"
+        for name, seed in runs(EXPORTED)
+        if seed in seeds[name]
+    ]
+
+
+def export_precision(wildcards):
+    return experiment(wildcards.experiment)["precision"]
+
+
+def run_export_checks(wildcards):
+    return [
+        f"{run_dir(wildcards.experiment, wildcards.seed)}/export/{name}.check.json"
+        for name in exported_formats(wildcards.experiment)
+    ]

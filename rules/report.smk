@@ -109,6 +109,8 @@ rule model_cards:
     input:
         metrics=metrics_files(),
         summaries=run_files("train.json"),
+        models=run_files("model.keras"),
+        exports=export_checks(),
         stats=dataset_stats(),
         code=script_code("model_cards"),
     output:
@@ -155,6 +157,7 @@ rule report_context:
         metrics=metrics_files(),
         stats=dataset_stats(),
         benchmarks=training_benchmarks(),
+        exports=export_checks(),
         reported="config/reported.yaml",
         claims=CLAIMS,
         strings=STRINGS,

@@ -27,5 +27,6 @@ context = build_context(
     load_strings(snakemake.input.strings, spec["report"]["language"]),
     workflow_dir=Path(snakemake.scriptdir).parent,
     claims=load_claims(snakemake.input.claims),
+    exports=[check for run in load_json_files(snakemake.input.exports) for check in run.values()],
 )
 Path(snakemake.output[0]).write_text(json.dumps(context, indent=2))

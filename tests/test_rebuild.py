@@ -172,6 +172,33 @@ def test_a_module_reached_only_through_another_reruns_the_jobs_whose_code_reache
     assert rules_of(jobs, "preprocess") == set() and rules_of(jobs, "synthetic_archive") == set()
 
 
+def test_an_export_added_to_an_experiment_exports_it_without_retraining(finished):
+    edit(
+        finished / "config/demo.yaml",
+        "  beans-3a:\n    <<: *beans\n",
+        "  beans-3a:\n    <<: *beans\n    export: [onnx, litert]\n",
+    )
+    jobs = planned(finished)
+    assert rules_of(jobs, "export_model") == {
+        f"experiment=beans-3a, seed=0, format={name}" for name in ("onnx", "litert")
+    }
+    assert rules_of(jobs, "export_checks") == {"experiment=beans-3a, seed=0"}
+    # The run's card lists its exported files; the report's provenance lists the exports.
+    assert {name for name, _ in jobs} == {"export_model", "export_checks", "model_cards"} | REPORT_RULES
+
+
+def test_export_code_edit_reexports_without_retraining_or_reevaluating(finished):
+    exporter = finished / "src/transfer_study/export.py"
+    exporter.write_text(exporter.read_text() + "\n# an edit\n")
+    jobs = planned(finished)
+    assert rules_of(jobs, "export_model") == {
+        f"experiment={run}, seed=0, format={name}"
+        for run in ("beans-3c", "cifar10-stage3")
+        for name in ("saved_model", "onnx", "litert")
+    }
+    assert not {name for name, _ in jobs} & {"train", "evaluate", "aggregate", "plot_curves"}
+
+
 def grid_point(learning_rate: str, trainable: str) -> str:
     return f"experiment={GRID}--learning_rate-{learning_rate}--trainable-{trainable}, seed=0"
 

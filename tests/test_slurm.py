@@ -39,6 +39,7 @@ CLUSTER_RULES = {
     "plot_curves": "mem_mb=1500 runtime=10",
     "plot_study": "mem_mb=1500 runtime=10",
     "plot_mistakes": "mem_mb=1500 runtime=10",
+    "export_model": "mem_mb=3000 runtime=10",
 }
 # Threads per job as in the local demo run the results are compared with (rules/common.smk, on a
 # machine without a GPU): one each, two for the backbone pretraining. The backends' sums depend on it.

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 
 from transfer_study.data.arrays import load_arrays
 
@@ -113,6 +114,60 @@ def test_every_run_has_a_model_card_whose_numbers_are_its_runs(demo_run):
             assert card["seed_spread"]["test_accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
             text = (run / "model_card.md").read_text()
             assert f"{100 * metrics['test']['accuracy']:.2f} %" in text and "## Limitations" in text
+
+
+def test_the_exported_runs_agree_with_their_keras_models_in_each_runtime(demo_run):
+    """The demo exports seed 0 of a SqueezeNet and a VGG16 (keras.applications) run to every format;
+    each check compared the runtime's answers with the Keras model's, and the model card and the
+    report name each export by its hash."""
+    from transfer_study.checksums import file_sha256, tree_sha256
+    from transfer_study.export import FORMATS
+
+    config = demo_config(demo_run)
+    results = demo_run / config["results"]
+    exported = {name: spec["export"] for name, spec in config["experiments"].items() if spec.get("export")}
+    assert {config["experiments"][name]["model"] for name in exported} == {"squeezenet", "vgg16"}
+    html = (results / "report/report.html").read_text()
+    for name, export in exported.items():
+        for seed in config["seeds"]:
+            run = results / "runs" / name / f"seed{seed}"
+            if seed not in export["seeds"]:
+                assert not (run / "export").exists()
+                continue
+            checks = json.loads((run / "export/check.json").read_text())
+            assert list(checks) == export["formats"] == list(FORMATS)
+            card = json.loads((run / "model_card.json").read_text())
+            assert card["files"]["model.keras"]["sha256"] == file_sha256(run / "model.keras")
+            test_images = json.loads((run / "metrics.json").read_text())["test"]["images"]
+            for format_name, check in checks.items():
+                assert check["passed"] and check["images"] == min(64, test_images)
+                assert check["top1_equal"] == check["images"]
+                assert check["max_probability_difference"] <= 1e-4
+                assert check["sha256"] == tree_sha256(run / "export" / check["artifact"])
+                assert card["files"][check["artifact"]]["sha256"] == check["sha256"]
+                assert f'<tr data-format="{format_name}"><td>{name}</td><td>{seed}</td>' in html
+                assert check["sha256"][:16] in (run / "model_card.md").read_text()
+
+
+def test_the_readmes_three_ways_to_run_an_export_answer_as_the_keras_model(demo_run, monkeypatch):
+    """README's snippet, run as written on the demo's export: each runtime's answer for its image."""
+    from transfer_study.training.evaluation import load_trained_model
+
+    readme = (REPO / "README.md").read_text()
+    blocks = readme.split("```python\n")[1:]
+    (snippet,) = [block.split("```")[0] for block in blocks if "saved_model.load" in block]
+    monkeypatch.chdir(demo_run)
+    namespace = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    x, run = namespace["x"], demo_run / namespace["run"]
+    expected = load_trained_model(run.parent / "model.keras").predict(x, verbose=0)
+    answers = {
+        "saved_model": namespace["served"].serve(x).numpy(),
+        "onnx": namespace["session"].run(None, {"image": x})[0],
+        "litert": namespace["probabilities"],  # the snippet's last answer
+    }
+    for name, answer in answers.items():
+        np.testing.assert_allclose(answer, expected, atol=1e-4, err_msg=name)
 
 
 def test_demo_weights_pass_through_the_real_loaders(demo_run):

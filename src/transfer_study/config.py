@@ -19,6 +19,8 @@ from transfer_study.models import registry as model_registry
 # Keys that only name or describe an experiment in the report: they never reach the training job, so
 # renaming a label does not retrain anything.
 PRESENTATION_KEYS = ("study", "label", "group", "description")
+# Keys of what is done with a trained model: they reach their own jobs, never the training job's.
+AFTER_TRAINING_KEYS = ("export",)
 
 
 class ConfigError(ValueError):
@@ -188,6 +190,7 @@ def check_config(config: dict) -> None:
             errors.append(f"sources.{name}.pretrain.model: {_unknown_model(model)}")
     errors += _batch_size_errors(config)
     errors += _prediction_errors(config)
+    errors += _export_errors(config)
     if errors:
         raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
 
@@ -241,6 +244,30 @@ def _prediction_errors(config: dict) -> list[str]:
         if "seed" in spec and spec["seed"] not in config["seeds"]:
             seeds = ", ".join(map(str, config["seeds"]))
             errors.append(f"{where}.seed: {spec['seed']} is not one of the seeds ({seeds})")
+    return errors
+
+
+def export_plan(experiment: dict, seeds: list[int]) -> tuple[list[str], list[int]]:
+    """The formats an experiment is exported to, and the seeds whose runs are (all, for a list)."""
+    export = experiment.get("export") or []
+    if isinstance(export, dict):
+        return list(export["formats"]), [seed for seed in seeds if seed in export["seeds"]]
+    return list(export), list(seeds) if export else []
+
+
+def _export_errors(config: dict) -> list[str]:
+    """An export's seeds are seeds the config trains."""
+    errors = []
+    for name, experiment in config["experiments"].items():
+        export = experiment.get("export")
+        if isinstance(export, dict):
+            unknown = [seed for seed in export["seeds"] if seed not in config["seeds"]]
+            if unknown:
+                seeds = ", ".join(map(str, config["seeds"]))
+                errors.append(
+                    f"experiments.{name}.export.seeds: {', '.join(map(str, unknown))} "
+                    f"{'is' if len(unknown) == 1 else 'are'} not among the seeds trained ({seeds})"
+                )
     return errors
 
 
@@ -363,7 +390,9 @@ def resolved_experiment(config: dict, name: str) -> dict:
 def training_spec(config: dict, name: str) -> dict:
     """Everything a training job of this experiment depends on, and nothing else."""
     experiment = resolved_experiment(config, name)
-    spec = {key: value for key, value in experiment.items() if key not in PRESENTATION_KEYS}
+    spec = {
+        key: value for key, value in experiment.items() if key not in PRESENTATION_KEYS + AFTER_TRAINING_KEYS
+    }
     spec["num_classes"] = len(dataset_class_names(config, experiment["dataset"]))
     return spec
 

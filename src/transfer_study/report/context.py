@@ -216,8 +216,10 @@ def build_context(
     strings: dict,
     workflow_dir,
     claims: dict[str, list[dict]] | None = None,
+    exports: list[dict] | None = None,
 ) -> dict:
-    """Every number and sentence the report shows, as plain JSON."""
+    """Every number and sentence the report shows, as plain JSON. `exports` are the runs' export
+    checks (transfer_study.export), shown in the provenance."""
     claims = claims or {}
     language = config.get("report", {}).get("language", "en")
     formats = {name: dataset.get("format") for name, dataset in config.get("datasets", {}).items()}
@@ -279,11 +281,12 @@ def build_context(
             if study not in studies
             for claim in study_claims
         ],
-        "provenance": provenance(config, metrics, benchmarks, workflow_dir, finished),
+        "provenance": provenance(config, metrics, benchmarks, workflow_dir, finished, exports or []),
     }
 
 
-def provenance(config: dict, metrics: list[dict], benchmarks: dict, workflow_dir, finished: dict) -> dict:
+def provenance(config: dict, metrics: list[dict], benchmarks: dict, workflow_dir, finished: dict,
+               exports: list[dict] = ()) -> dict:  # fmt: skip
     return {
         **git_state(workflow_dir),
         "config_digest": config.get("config_digest") or digest(config),
@@ -296,5 +299,23 @@ def provenance(config: dict, metrics: list[dict], benchmarks: dict, workflow_dir
         "runs": [
             {key: item.get(key) for key in ("experiment", "seed", "backend", "device")}
             for item in sorted(metrics, key=lambda item: (item["experiment"], item["seed"]))
+        ],
+        # Each export and how closely its runtime reproduced the Keras model.
+        "exports": [
+            {
+                key: check[key]
+                for key in (
+                    "experiment",
+                    "seed",
+                    "format",
+                    "runtime",
+                    "images",
+                    "top1_equal",
+                    "max_probability_difference",
+                    "tolerance",
+                    "sha256",
+                )  # fmt: skip
+            }
+            for check in sorted(exports, key=lambda item: (item["experiment"], item["seed"], item["format"]))
         ],
     }

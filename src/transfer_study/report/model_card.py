@@ -16,9 +16,11 @@ SHOWN_METRICS = ("accuracy", "loss", "balanced_accuracy", "macro_f1")
 
 
 def model_card(name: str, experiment: dict, metrics: dict, summary: dict, stats: dict,
-               seed_metrics: list[dict], weights: dict | None) -> dict:  # fmt: skip
+               seed_metrics: list[dict], weights: dict | None, model_sha256: str | None = None,
+               exports: dict | None = None) -> dict:  # fmt: skip
     """The card's facts. `seed_metrics` holds metrics.json of every seed of the experiment (this one's
-    included), `weights` the config's source of the pretrained base (None when trained from scratch)."""
+    included), `weights` the config's source of the pretrained base (None when trained from scratch),
+    `exports` the run's export checks by format (export/check.json)."""
     rows = [run_row(item) for item in seed_metrics]
     spread = {column: summarise([row.get(column) for row in rows]) for column in CLAIMABLE}
     data = {
@@ -53,6 +55,26 @@ def model_card(name: str, experiment: dict, metrics: dict, summary: dict, stats:
             "head": experiment.get("head"),
             "trainable_params": metrics.get("trainable_params"),
             "total_params": metrics.get("total_params"),
+        },
+        "files": {
+            "model.keras": {"sha256": model_sha256},
+            **{
+                check["artifact"]: {
+                    key: check[key]
+                    for key in (
+                        "format",
+                        "sha256",
+                        "bytes",
+                        "runtime",
+                        "images",
+                        "top1_equal",
+                        "max_probability_difference",
+                        "tolerance",
+                        "passed",
+                    )  # fmt: skip
+                }
+                for check in (exports or {}).values()
+            },
         },
         "settings": experiment,
         "metrics": {
@@ -106,6 +128,16 @@ def _shown(value, key: str) -> str:
     if isinstance(value, float) and is_fraction(key):
         return f"{100 * value:.2f} %"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _export_check_text(facts: dict) -> str:
+    if "format" not in facts:
+        return "(the model itself)"
+    runtime = facts["runtime"]
+    return (
+        f"{runtime['name']} {runtime['version']}: top-1 equal on {facts['top1_equal']} of {facts['images']} "
+        f"test images, largest probability difference {facts['max_probability_difference']:.2g}"
+    )
 
 
 def card_markdown(card: dict) -> str:
@@ -182,6 +214,15 @@ def card_markdown(card: dict) -> str:
         f"- train time: {training['train_seconds'] or 0:.1f} s on {training['device']} "
         f"({training['backend']}, precision {training['precision']})",
         f"- versions: {', '.join(f'{k} {v}' for k, v in sorted((training['versions'] or {}).items()))}",
+        "",
+        "## Files",
+        "",
+        "| file | SHA-256 | checked against model.keras |",
+        "|---|---|---|",
+        *[
+            f"| `{path}` | `{facts['sha256']}` | " + _export_check_text(facts) + " |"
+            for path, facts in card["files"].items()
+        ],
         "",
         "## Limitations",
         "",
