@@ -2,6 +2,7 @@
 
 import io
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +135,29 @@ def test_arrays_round_trip(tmp_path):
     assert only["members_train"].tolist() == ["a/1.png", "b/ção.png"]
 
 
+def test_the_images_are_mapped_from_the_file_and_read_a_batch_at_a_time(tmp_path):
+    """The images stay on disk: what a job holds is the rows it indexes, read from the file."""
+    images = np.random.default_rng(0).integers(0, 256, (50, 6, 6, 3), dtype=np.uint8)
+    arrays = {"x_train": images, "y_train": np.arange(50) % 2, "x_test": images[:0], "y_test": np.arange(0)}
+    save_arrays(tmp_path / "d.npz", arrays, ["a", "b"])
+    loaded = load_arrays(tmp_path / "d.npz")
+    assert isinstance(loaded["x_train"], np.memmap) and not loaded["x_train"].flags.writeable
+    assert Path(loaded["x_train"].filename) == (tmp_path / "d.npz").resolve()
+    np.testing.assert_array_equal(loaded["x_train"][[7, 3]], images[[7, 3]])
+    assert loaded["x_test"].shape == (0, 6, 6, 3) and type(loaded["y_train"]) is np.ndarray
+    # Still a plain .npz for anyone else's NumPy.
+    with np.load(tmp_path / "d.npz") as plain:
+        np.testing.assert_array_equal(plain["x_train"], images)
+
+
+def test_a_compressed_file_of_an_earlier_version_is_still_read(tmp_path):
+    images = np.full((3, 2, 2, 3), 9, np.uint8)
+    np.savez_compressed(tmp_path / "old.npz", class_names=np.asarray(["a"]), x_train=images)
+    loaded = load_arrays(tmp_path / "old.npz")
+    assert not isinstance(loaded["x_train"], np.memmap)
+    np.testing.assert_array_equal(loaded["x_train"], images)
+
+
 def _encoded(image: Image.Image, fmt: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
@@ -175,7 +199,7 @@ def test_a_failed_write_keeps_the_previous_file_and_leaves_no_partial(tmp_path, 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(np, "savez_compressed", disk_full)
+    monkeypatch.setattr(np, "savez", disk_full)
     with pytest.raises(OSError, match="No space left"):
         save_arrays(path, {"y_train": np.array([1, 1])}, ["a", "b"])
     assert path.read_bytes() == before

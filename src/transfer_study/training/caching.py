@@ -18,7 +18,7 @@ models), and the cut is a tensor of that graph:
 
 Anything else (augmentation or dropout in front of the first trainable layer, a nested model that cannot
 be traced, a bare keras.ops operation in the graph, layer names that clash once flattened, a cache that
-would not fit in memory) falls back to ordinary training of the whole model, with the reason.
+would exceed MAX_CACHE_BYTES) falls back to ordinary training of the whole model, with the reason.
 
 Only `keras` and public Keras API: the same on the TensorFlow, JAX and PyTorch backends.
 """
@@ -28,12 +28,18 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 
-# Features of every training and validation image are held in memory; past this, train uncached.
+from transfer_study.training.batches import predict_in_batches
+
+# Features of every training and validation image, on disk during the training (FrozenSplit.features)
+# and read back through the page cache every epoch; past this, train uncached.
 MAX_CACHE_BYTES = 8 * 1024**3
+# Images whose features are computed at once when they go to a file.
+FEATURE_CHUNK_IMAGES = 4096
 ITEM_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}  # the features' dtype follows the dtype policy
 
 
@@ -68,9 +74,23 @@ class FrozenSplit:
     feature_shape: tuple
     feature_dtype: str
 
-    def features(self, images: np.ndarray, batch_size: int) -> np.ndarray:
-        """The prefix's output for every image: what the tail trains on."""
-        return np.asarray(self.prefix.predict(images, batch_size=batch_size, verbose=0))
+    def features(self, images: np.ndarray, batch_size: int, into: Path | None = None) -> np.ndarray:
+        """The prefix's output for every image: what the tail trains on. With `into`, written there
+        as an .npy a chunk of batches at a time and returned as a memory map of that file, so that
+        neither the images nor the features are ever all in memory."""
+        if into is None:
+            return np.asarray(predict_in_batches(self.prefix, images, batch_size))
+        shape = (len(images), *self.feature_shape)
+        # NumPy's .npy has no bfloat16; float32 holds each bfloat16 exactly, and the tail casts back.
+        stored = "float32" if self.feature_dtype == "bfloat16" else self.feature_dtype
+        features = np.lib.format.open_memmap(into, mode="w+", dtype=stored, shape=shape)
+        # Whole batches per chunk: the prefix sees the same batches as over the whole array.
+        step = batch_size * max(1, FEATURE_CHUNK_IMAGES // batch_size)
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            features[start : start + len(chunk)] = predict_in_batches(self.prefix, chunk, batch_size)
+        features.flush()
+        return np.load(into, mmap_mode="r")
 
 
 @dataclass

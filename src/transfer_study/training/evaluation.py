@@ -155,6 +155,7 @@ def evaluate_model(
     prediction written there too (write_predictions)."""
     import keras
 
+    from transfer_study.training.batches import predict_in_batches
     from transfer_study.training.history import read_history
 
     model = load_trained_model(model_path)
@@ -162,7 +163,7 @@ def evaluate_model(
     x_test, y_test = arrays["x_test"], arrays["y_test"]
     # One pass over the test set; the loss is the training loss (categorical cross-entropy, with Keras's
     # own normalising and clipping) averaged over the images, as model.evaluate would report it.
-    probabilities = model.predict(x_test, batch_size=batch_size, verbose=0)
+    probabilities = predict_in_batches(model, x_test, batch_size)
     if predictions_path is not None:
         members = arrays.get("members_test")
         members = [str(m) for m in members] if members is not None else [f"#{i}" for i in range(len(y_test))]
@@ -183,7 +184,7 @@ def evaluate_model(
     }
     if metrics["validation"] is not None and len(arrays["y_validation"]):
         # The kept epoch's loss and accuracy come from training; the per-class scores from the model.
-        validation = model.predict(arrays["x_validation"], batch_size=batch_size, verbose=0)
+        validation = predict_in_batches(model, arrays["x_validation"], batch_size)
         scores = evaluate_predictions(validation, arrays["y_validation"], class_names, math.nan)
         for key in ("balanced_accuracy", "macro_f1", "per_class"):
             metrics["validation"][key] = scores[key]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ import numpy as np
 from transfer_study.digests import digest
 from transfer_study.files import write_atomically
 from transfer_study.models.build import build_model
+from transfer_study.training.batches import OrderedBatches
 from transfer_study.training.caching import CachePlan, plan_frozen_cache
 from transfer_study.training.history import HISTORY_COLUMNS, read_history, write_history
 from transfer_study.training.weighting import class_weights, sample_weights
@@ -344,34 +346,39 @@ def _train(
     backup = None
     already_done = start_epoch >= experiment["epochs"] or _stopped_early(stopping, rows)
     if not already_done:
-        x_train, x_validation = arrays["x_train"], arrays["x_validation"]
-        if plan.used:
-            x_train = plan.split.features(x_train, batch_size)
-            x_validation = plan.split.features(x_validation, batch_size)
-            seconds_to_cache = time.perf_counter() - started
-            log(f"cached {x_train.shape[1:]} features of {images} images in {seconds_to_cache:.1f} s")
-            phases.lap("cache")
-        batches = ShuffledBatches(
-            x_train, one_hot(arrays["y_train"], num_classes), batch_size, seed,
-            sample_weight=sample_weights(weights_per_class, arrays["y_train"], class_names),
-        )  # fmt: skip
-        validation = (x_validation, one_hot(arrays["y_validation"], num_classes))
-        callbacks = [EpochRandomness(batches, seed, numbering=model), recorder]
-        if stopping is not None:
-            callbacks.append(stopping)
-        # Last, so that each epoch's history is on disk before the backup that marks the epoch done.
-        backup = PeriodicBackup(str(backup_dir), backup_every, stopping)
-        callbacks.append(backup)
-        callbacks += extra_callbacks
-        trained.fit(
-            batches,
-            validation_data=validation,
-            batch_size=batch_size,
-            epochs=experiment["epochs"],
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=2,
-        )
+        # Frozen features go to a scratch folder (the job's temporary space), for this process only: made
+        # again on a resume, never shared with another job, removed when fit() returns or fails.
+        with tempfile.TemporaryDirectory(prefix="transfer-study-features.") as scratch:
+            x_train, x_validation = arrays["x_train"], arrays["x_validation"]
+            if plan.used:
+                x_train = plan.split.features(x_train, batch_size, Path(scratch) / "train.npy")
+                x_validation = plan.split.features(x_validation, batch_size, Path(scratch) / "validation.npy")
+                seconds_to_cache = time.perf_counter() - started
+                log(f"cached {x_train.shape[1:]} features of {images} images in {seconds_to_cache:.1f} s")
+                phases.lap("cache")
+            batches = ShuffledBatches(
+                x_train, one_hot(arrays["y_train"], num_classes), batch_size, seed,
+                sample_weight=sample_weights(weights_per_class, arrays["y_train"], class_names),
+            )  # fmt: skip
+            validation = OrderedBatches(
+                x_validation, one_hot(arrays["y_validation"], num_classes), batch_size
+            )
+            callbacks = [EpochRandomness(batches, seed, numbering=model), recorder]
+            if stopping is not None:
+                callbacks.append(stopping)
+            # Last, so that each epoch's history is on disk before the backup that marks the epoch done.
+            backup = PeriodicBackup(str(backup_dir), backup_every, stopping)
+            callbacks.append(backup)
+            callbacks += extra_callbacks
+            trained.fit(
+                batches,
+                validation_data=validation,
+                batch_size=batch_size,
+                epochs=experiment["epochs"],
+                callbacks=callbacks,
+                shuffle=False,
+                verbose=2,
+            )
     else:  # killed after its last epoch but before its outputs were written
         trained.load_weights(backup_dir / "latest.weights.h5")
     phases.lap("fit")
