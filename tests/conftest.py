@@ -89,6 +89,10 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
             part.decode(errors="replace") if isinstance(part, bytes) else part or ""
             for part in (expired.stdout, expired.stderr)
         )
+        # The console shows a line per finished job; Snakemake's log keeps the blocks of the started ones.
+        logs = sorted((workdir / ".snakemake/log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+        if logs:
+            output = logs[-1].read_text(errors="replace")
         jobs = "\n  ".join(running_jobs(output)) or "none shown in its output"
         raise AssertionError(
             f"snakemake {' '.join(args)} ran past its {timeout} s in {workdir}; still running:\n  {jobs}"

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import shutil
 
 import numpy as np
@@ -256,7 +257,16 @@ def test_the_console_shows_progress_and_the_reports_path_not_the_libraries_logs(
     console = demo_console(demo_run)
     for noise in ("cuda", "cuInit", "oneDNN", "absl::InitializeLog", "NodeDef", "I0000", "E0000"):
         assert noise not in console, noise
-    assert "Finished jobid" in console  # Snakemake's own progress stays
+    # One line per finished job, counted against the run's jobs; Snakemake's blocks only in its log.
+    progress = [line for line in console.splitlines() if re.match(r"\d+/\d+ \w+", line)]
+    planned = re.search(r"^(\d+) jobs to run: ", console, re.M)
+    assert planned and len(progress) == int(planned.group(1)), console[-3000:]
+    assert progress[-1].startswith(f"{planned.group(1)}/{planned.group(1)} all: ")
+    trainings = [line for line in progress if " train " in line]
+    assert trainings and all("; kept epoch " in line and "validation accuracy" in line for line in trainings)
+    assert "rule train:" not in console and "Finished jobid" not in console
+    snakemake_log = sorted((demo_run / ".snakemake/log").glob("*.snakemake.log"))[0]  # the demo's run
+    assert snakemake_log.read_text().count("rule train:") == len(trainings)
     last = console.strip().splitlines()
     report = [line for line in last[-6:] if line.startswith("Report: results/demo/report/report.html")]
     assert report and report[0].endswith("summary table: results/demo/summary.csv"), last[-6:]
