@@ -22,6 +22,7 @@ from transfer_study.data.verified import verify_present_sources  # noqa: E402
 from transfer_study.data.directories import record_directory  # noqa: E402
 from transfer_study.data.formats import registry as formats  # noqa: E402
 from transfer_study.models import registry as model_registry  # noqa: E402
+from transfer_study.models import memory as model_memory  # noqa: E402
 
 for (
     _name,
@@ -114,6 +115,27 @@ PRETRAIN_THREADS = 4 if GPU_VISIBLE else 2
 def gpu_token(wildcards):
     """1 where the job needs the GPU to itself; evaluated once the executor is known."""
     return 1 if GPU_VISIBLE or workflow.non_local_exec else 0
+
+
+# Memory: each model job declares `mem_mb` from its model, image size and batch (models/memory.py), not
+# from the data set, which it reads a batch at a time. A run on this machine without
+# `--resources mem_mb=N` takes the machine's memory as the limit, so jobs run side by side only while
+# their sum fits; a job that alone asks for more than the limit is given the limit (it runs alone).
+if "mem_mb" not in workflow.global_resources and not workflow.non_local_exec:
+    if machine_mb := model_memory.machine_memory_mb():
+        workflow.register_resource("mem_mb", machine_mb)
+
+
+def model_job_memory(trains, batch_size=None):
+    """The `mem_mb` of a job that trains (or runs) the experiment of its wildcards."""
+
+    def mem_mb(wildcards):
+        spec = study_config.training_spec(config, wildcards.experiment)
+        needed = model_memory.model_job_mb(spec, trains, batch_size)
+        limit = workflow.global_resources.get("mem_mb").value
+        return min(needed, limit) if isinstance(limit, int) else needed
+
+    return mem_mb
 
 
 RESULTS = config["results"]

@@ -1,5 +1,8 @@
 # Test-set metrics per job, and one table of every experiment and seed.
 
+# Images per prediction batch in evaluation: throughput, and no effect on the numbers' meaning.
+EVALUATION_BATCH = 256
+
 
 rule evaluate:
     input:
@@ -23,9 +26,9 @@ rule evaluate:
     threads: MODEL_THREADS
     resources:
         gpu=gpu_token,
-        mem_mb=8000,
+        mem_mb=model_job_memory(trains=False, batch_size=EVALUATION_BATCH),
     params:
-        batch_size=256,
+        batch_size=EVALUATION_BATCH,
     script:
         "../scripts/evaluate.py"
 

@@ -23,7 +23,7 @@ rule train:
     threads: MODEL_THREADS
     resources:
         gpu=gpu_token,
-        mem_mb=16000,
+        mem_mb=model_job_memory(trains=True),
     params:
         experiment=training_spec,
         # Resume state of a killed job; removed when the job finishes.

@@ -69,6 +69,25 @@ def running_jobs(output: str) -> list[str]:
     return [job for jobid, job in started.items() if jobid not in finished]
 
 
+def job_memory(output: str) -> dict[tuple[str, str], int]:
+    """(rule, wildcards) -> the mem_mb each job of `snakemake -n` declares."""
+    memory = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        mem_mb = re.search(r"mem_mb=(\d+)", block)
+        if rule and mem_mb:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            memory[rule.group(1), wildcards.group(1) if wildcards else ""] = int(mem_mb.group(1))
+    return memory
+
+
+def snakemake_log(workdir: Path) -> str:
+    """Snakemake's own log of the latest run in `workdir` (.snakemake/log/): every job block, which the
+    console (the transfer-study logger) shows as one line per job."""
+    logs = sorted((workdir / ".snakemake/log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
+    return logs[-1].read_text(errors="replace") if logs else ""
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
     """Run the Snakemake command line in `workdir`; returns the CompletedProcess.
 
@@ -90,9 +109,7 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
             for part in (expired.stdout, expired.stderr)
         )
         # The console shows a line per finished job; Snakemake's log keeps the blocks of the started ones.
-        logs = sorted((workdir / ".snakemake/log").glob("*.snakemake.log"), key=lambda p: p.stat().st_mtime)
-        if logs:
-            output = logs[-1].read_text(errors="replace")
+        output = snakemake_log(workdir) or output
         jobs = "\n  ".join(running_jobs(output)) or "none shown in its output"
         raise AssertionError(
             f"snakemake {' '.join(args)} ran past its {timeout} s in {workdir}; still running:\n  {jobs}"

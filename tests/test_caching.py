@@ -159,6 +159,26 @@ def test_frozen_vgg_without_augmentation_is_cached_up_to_the_head_dropout():
     )
 
 
+def test_features_written_a_chunk_at_a_time_equal_those_computed_at_once(tmp_path, monkeypatch):
+    """Features going to a file are computed a few batches at a time (memory bounded by the chunk, not
+    the data set), from the same batches as over the whole array, so they are the same numbers."""
+    from transfer_study.training import caching
+
+    plan = plan_frozen_cache(build_model(STAGE_1, 3), images=10)
+    images = np.random.default_rng(0).integers(0, 256, (11, 32, 32, 3), dtype=np.uint8)
+    at_once = plan.split.features(images, 2)
+    row_bytes = int(np.prod(plan.split.feature_shape)) * 4
+    monkeypatch.setattr(caching, "FEATURE_CHUNK_BYTES", row_bytes * 5)  # 2 batches of 2 per chunk
+    chunks = []
+    predict = caching.predict_in_batches
+    monkeypatch.setattr(
+        caching, "predict_in_batches", lambda m, x, b: chunks.append(len(x)) or predict(m, x, b)
+    )
+    mapped = plan.split.features(images, 2, into=tmp_path / "train.npy")
+    assert chunks == [4, 4, 3] and isinstance(mapped, np.memmap)
+    np.testing.assert_array_equal(mapped, at_once)
+
+
 def test_a_cache_too_large_for_memory_is_not_used(monkeypatch):
     from transfer_study.training import caching
 

@@ -3,7 +3,7 @@
 import re
 
 import yaml
-from conftest import snakemake
+from conftest import job_memory, snakemake
 
 
 def planned_jobs(output: str) -> dict[str, int]:
@@ -57,3 +57,39 @@ def test_the_cifar10_jpeg_config_validates_and_plans_the_three_stages(workflow_d
     assert jobs["preprocess"] == 1
     assert jobs["train"] == jobs["evaluate"] == 3 * len(config["seeds"])
     assert "Claims not checked" not in message  # the beans claims are no concern of a CIFAR-10 config
+
+
+def test_model_jobs_declare_memory_from_their_model_and_batch_within_the_limit(workflow_dir):
+    """VGG16 at 224 px asks for more than SqueezeNet at 32 px, training more than evaluation; a limit
+    given with --resources caps what one job asks for, so that a job larger than the limit runs alone."""
+    result = snakemake(workflow_dir, "-n", "--cores", "4")
+    memory = job_memory(result.stdout + result.stderr)
+    vgg_train = memory["train", "experiment=beans-3c, seed=0"]
+    squeeze_train = memory["train", "experiment=cifar10-stage3, seed=0"]
+    squeeze_evaluate = memory["evaluate", "experiment=cifar10-stage3, seed=0"]
+    assert vgg_train > squeeze_train > 0 and squeeze_train >= squeeze_evaluate
+    # Every seed of an experiment asks for the same; a frozen VGG16 for as much as a trained one.
+    assert (
+        memory["train", "experiment=beans-3c, seed=2"]
+        == vgg_train
+        == memory["train", "experiment=beans-2, seed=0"]
+    )
+
+    capped = snakemake(workflow_dir, "-n", "--cores", "4", "--resources", f"mem_mb={squeeze_train + 100}")
+    limited = job_memory(capped.stdout + capped.stderr)
+    assert limited["train", "experiment=beans-3c, seed=0"] == squeeze_train + 100
+    assert limited["train", "experiment=cifar10-stage3, seed=0"] == squeeze_train
+
+
+def test_without_a_memory_limit_a_run_takes_this_machines_memory_as_its_limit(workflow_dir):
+    """A job too large for the machine asks for all of its memory, so it runs alone, not beside others."""
+    from transfer_study.models.memory import machine_memory_mb
+
+    path = workflow_dir / "config/config.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["experiments"]["beans-3c"]["image_size"] = 2048  # VGG16 at 2048 px: some 250 GB in training
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = snakemake(workflow_dir, "-n", "--cores", "4")
+    memory = job_memory(result.stdout + result.stderr)
+    assert memory["train", "experiment=beans-3c, seed=0"] == machine_memory_mb()
+    assert memory["train", "experiment=beans-3b, seed=0"] < machine_memory_mb()

@@ -4,7 +4,7 @@ import os
 import shutil
 
 import pytest
-from conftest import snakemake
+from conftest import snakemake, snakemake_log
 from test_rebuild import planned, rules_of
 
 from transfer_study.report.pdf import PdfUnavailable, plan_pdf, skipped_message
@@ -76,7 +76,7 @@ def test_without_tex_the_report_stage_writes_html_and_tex_and_says_the_pdf_was_s
     plan = next(index for index, line in enumerate(lines) if " jobs to run: " in line)
     assert len(skipped) == 2 and skipped[0] < plan < skipped[1]
     assert any(line.startswith("Report: results/demo/report/report.html;") for line in lines[-4:])
-    assert "rule compile_pdf" not in result.stdout + result.stderr
+    assert "rule compile_pdf" not in snakemake_log(finished)
     assert (report / "report.tex").exists() and not (report / "report.pdf").exists()
     page = (report / "report.html").read_text()
     assert '<li id="pdf-status" data-built="false">PDF: not built' in page

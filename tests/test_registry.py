@@ -193,10 +193,24 @@ def test_config_check_reads_units_and_minimum_size_from_the_registry(name):
     )
 
 
+@pytest.mark.parametrize("name", [*registry.names(), "tiny"])
+def test_the_sizes_a_family_declares_for_memory_are_those_of_its_built_base(name):
+    """models/memory.py sizes a job's mem_mb from these without building the model; a family whose
+    numbers are off (or were not measured) would ask for too little memory or too much."""
+    from transfer_study.models.memory import base_size
+
+    family = TINY if name == "tiny" else registry.get(name)
+    measured = base_size(family.build_base((224, 224, 3), None))
+    assert family.parameters == measured["parameters"]
+    for key in ("activations_per_pixel", "largest_activation_per_pixel"):
+        assert getattr(family, key) == pytest.approx(measured[key], rel=0.02), key
+
+
 def test_planning_imports_no_keras():
     code = (
         "import sys\n"
         "import transfer_study.config, transfer_study.models.registry as registry\n"
+        "import transfer_study.models.memory\n"
         "assert registry.names(), 'no family registered'\n"
         "loaded = [m for m in ('keras', 'tensorflow', 'torch', 'jax') if m in sys.modules]\n"
         "assert not loaded, loaded\n"
@@ -230,6 +244,10 @@ TINY = ModelFamily(
     default_weights=WeightsSource(
         url="https://example.org/tiny.weights.h5", checksums={"md5": "0" * 32}, file_name="tiny.weights.h5"
     ),
+    # models.memory.base_size(tiny_base((224, 224, 3), None)), rounded
+    parameters=408,
+    activations_per_pixel=9.8,
+    largest_activation_per_pixel=3.9,
     min_image_size=8,
 )
 

@@ -275,6 +275,26 @@ def test_the_console_shows_progress_and_the_reports_path_not_the_libraries_logs(
     assert "oneDNN" in log or "cuda" in log.lower()  # the noise went to the job's log instead
 
 
+def test_no_model_job_took_more_memory_than_it_declared(demo_run):
+    """Each training and evaluation's peak (its benchmark file's max_rss) within the mem_mb that
+    Snakemake's log shows it declared (models/memory.py)."""
+    from conftest import job_memory
+
+    snakemake_log = sorted((demo_run / ".snakemake/log").glob("*.snakemake.log"))[0]
+    declared = job_memory(snakemake_log.read_text())
+    checked = 0
+    for (rule, wildcards), mem_mb in declared.items():
+        if rule not in ("train", "evaluate"):
+            continue
+        values = dict(part.split("=") for part in wildcards.split(", "))
+        path = demo_run / f"results/demo/benchmarks/{rule}/{values['experiment']}/seed{values['seed']}.tsv"
+        with open(path) as handle:
+            peak = float(next(csv.DictReader(handle, delimiter="\t"))["max_rss"])
+        assert peak <= mem_mb, (rule, wildcards, peak, mem_mb)
+        checked += 1
+    assert checked == 2 * 13  # every run of the demo's one seed, trained and evaluated
+
+
 def test_every_job_imports_the_workflows_own_package(demo_run):
     """The suite's environment has the package installed from the repository: another checkout than the
     demo's copy. Every job still runs the copy's own src/, and its log says which one it imported."""

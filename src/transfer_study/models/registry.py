@@ -52,7 +52,10 @@ class ModelFamily:
       weights must match exactly one; a layer without weights whose name matches none (an input, a
       padding, a layer Keras named itself) goes with the layer before it;
     - build_head(x, num_classes, head) -> outputs, head being {"activation", "dropout"};
-    - save_weights(base, path) writes the base in the published file's layout.
+    - save_weights(base, path) writes the base in the published file's layout;
+    - parameters, activations_per_pixel, largest_activation_per_pixel: the base's size, for the memory
+      a job declares before Keras is imported (models/memory.py): its weights, and the values of every
+      layer's output (and of the largest one) per pixel of the input image, as at 224 px.
     """
 
     name: str
@@ -64,6 +67,9 @@ class ModelFamily:
     build_head: Callable
     save_weights: Callable
     default_weights: WeightsSource
+    parameters: int
+    activations_per_pixel: float
+    largest_activation_per_pixel: float
     min_image_size: int = 32
     default_dropout: float = 0.2
     # Scale every convolution to unit output spread before the demo's short pretraining (for bases

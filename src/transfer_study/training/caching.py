@@ -38,8 +38,9 @@ from transfer_study.training.batches import predict_in_batches
 # Features of every training and validation image, on disk during the training (FrozenSplit.features)
 # and read back through the page cache every epoch; past this, train uncached.
 MAX_CACHE_BYTES = 8 * 1024**3
-# Images whose features are computed at once when they go to a file.
-FEATURE_CHUNK_IMAGES = 4096
+# Features computed at once when they go to a file (Keras's predict holds them twice while it gathers
+# its batches): 64 MB, a few hundred images at 224 px, thousands of small ones.
+FEATURE_CHUNK_BYTES = 64 * 1024**2
 ITEM_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}  # the features' dtype follows the dtype policy
 
 
@@ -85,7 +86,8 @@ class FrozenSplit:
         stored = "float32" if self.feature_dtype == "bfloat16" else self.feature_dtype
         features = np.lib.format.open_memmap(into, mode="w+", dtype=stored, shape=shape)
         # Whole batches per chunk: the prefix sees the same batches as over the whole array.
-        step = batch_size * max(1, FEATURE_CHUNK_IMAGES // batch_size)
+        row_bytes = math.prod(self.feature_shape) * np.dtype(stored).itemsize
+        step = batch_size * max(1, FEATURE_CHUNK_BYTES // (row_bytes * batch_size))
         for start in range(0, len(images), step):
             chunk = images[start : start + step]
             features[start : start + len(chunk)] = predict_in_batches(self.prefix, chunk, batch_size)

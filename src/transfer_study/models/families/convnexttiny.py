@@ -38,6 +38,10 @@ FAMILY = register(
             checksums={"sha256": "d547c096cabd03329d7be5562c5e14798aa39ed24b474157cef5e85ab9e49ef1"},
             file_name=NOTOP_FILE,
         ),
+        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+        parameters=27_820_128,
+        activations_per_pixel=573.8,
+        largest_activation_per_pixel=24.0,
         # A 4x4 stride-4 stem and three 2x2 downsamplings.
         min_image_size=32,
         default_dropout=0.2,

@@ -33,6 +33,10 @@ FAMILY = register(
             checksums={"md5": "893217f2bb855e2983157299931e43ff"},
             file_name=NOTOP_FILE,
         ),
+        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+        parameters=5_919_312,
+        activations_per_pixel=322.2,
+        largest_activation_per_pixel=8.0,
         min_image_size=32,
         default_dropout=0.2,
     )

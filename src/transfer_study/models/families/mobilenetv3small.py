@@ -45,6 +45,10 @@ FAMILY = register(
             checksums={"md5": "d3e8ec802a04aa4fc771ee12a9a9b836"},
             file_name=NOTOP_FILE,
         ),
+        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+        parameters=939_120,
+        activations_per_pixel=106.7,
+        largest_activation_per_pixel=4.7,
         min_image_size=32,
         default_dropout=0.2,
     )

@@ -44,6 +44,10 @@ FAMILY = register(
             checksums={"md5": "fac2f116257151a9d068a22e544a4917"},
             file_name=NOTOP_FILE,
         ),
+        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+        parameters=23_564_800,
+        activations_per_pixel=625.4,
+        largest_activation_per_pixel=16.6,
         # Five stride-2 steps: 32 px leave one 1x1 feature map.
         min_image_size=32,
         default_dropout=0.2,

@@ -118,6 +118,10 @@ FAMILY = register(
             file_name="squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
             size=3032184,
         ),
+        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+        parameters=722_496,
+        activations_per_pixel=86.7,
+        largest_activation_per_pixel=15.7,
         # The pools' padding adapts to any size (squeezenet_pool_padding).
         min_image_size=8,
         default_dropout=0.5,

@@ -44,6 +44,10 @@ FAMILY = register(
             file_name="vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
             size=58889256,
         ),
+        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+        parameters=14_714_688,
+        activations_per_pixel=303.5,
+        largest_activation_per_pixel=64.0,
         # Five 2x2 poolings.
         min_image_size=32,
         default_dropout=0.2,
