@@ -25,7 +25,8 @@ import numpy as np
 from common import machine, markdown_table, median, write_results
 from PIL import Image
 
-from transfer_study.data.datasets import decode_into, decode_many, read_beans_split
+from transfer_study.data.datasets import decode_into, decode_many
+from transfer_study.data.formats.beans_zip import read_beans_split
 
 CIFAR_JPEG = Path(__file__).resolve().parents[2] / "shared/data/cifar10-jpeg"
 

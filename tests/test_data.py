@@ -11,6 +11,8 @@ from PIL import Image
 from transfer_study.data import synthetic as demo
 from transfer_study.data.arrays import load_arrays, save_arrays
 from transfer_study.data.datasets import DatasetError, stratified_split
+from transfer_study.data.formats import beans_zip as beans_format
+from transfer_study.data.formats import cifar10_tar
 from transfer_study.data.preprocessing import preprocess_dataset
 
 BEANS = {"format": "beans_zip", "class_names": demo.BEANS_CLASSES}
@@ -86,7 +88,7 @@ def test_beans_unknown_class_and_missing_class_are_clear_errors(tmp_path):
 
 def test_cifar_split_is_stratified_deterministic_and_keeps_official_test(tmp_path):
     archive = tmp_path / "cifar-10-python.tar.gz"
-    demo.write_cifar10_tar(archive, images_per_class=10, seed=5)
+    cifar10_tar.write_cifar10_tar(archive, images_per_class=10, seed=5)
     arrays, stats = preprocess_dataset(CIFAR, {"archive": archive}, size=32)
     again, _ = preprocess_dataset(CIFAR, {"archive": archive}, size=32)
     assert arrays["x_train"].shape == (400, 32, 32, 3)
@@ -106,7 +108,7 @@ def test_cifar_split_is_stratified_deterministic_and_keeps_official_test(tmp_pat
 
 def test_cifar_resizes_to_larger_sizes(tmp_path):
     archive = tmp_path / "cifar.tar.gz"
-    demo.write_cifar10_tar(archive, images_per_class=2, seed=1)
+    cifar10_tar.write_cifar10_tar(archive, images_per_class=2, seed=1)
     arrays, stats = preprocess_dataset(CIFAR, {"archive": archive}, size=48)
     assert arrays["x_train"].shape[1:] == (48, 48, 3)
     assert stats["image_shape"] == [48, 48, 3]
@@ -210,7 +212,7 @@ def test_expected_image_counts_catch_an_archive_that_yields_fewer(tmp_path):
     archives = {}
     for split in ("train", "validation", "test"):
         archives[split] = tmp_path / f"{split}.zip"
-        demo.write_beans_zip(archives[split], split, images_per_class=2, image_size=16, seed=1)
+        beans_format.write_beans_zip(archives[split], split, images_per_class=2, image_size=16, seed=1)
     dataset = {
         "format": "beans_zip",
         "class_names": ["angular_leaf_spot", "bean_rust", "healthy"],
@@ -249,7 +251,7 @@ def cifar_tar_with_batch(path, batch_bytes):
     import pickle
     import tarfile
 
-    demo.write_cifar10_tar(path.with_suffix(".good.tar.gz"), images_per_class=1, seed=1)
+    cifar10_tar.write_cifar10_tar(path.with_suffix(".good.tar.gz"), images_per_class=1, seed=1)
     with tarfile.open(path.with_suffix(".good.tar.gz")) as good, tarfile.open(path, "w:gz") as archive:
         for member in good.getmembers():
             data = good.extractfile(member).read()

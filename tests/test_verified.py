@@ -8,8 +8,8 @@ import pytest
 import yaml
 from conftest import snakemake, snakemake_log
 
-from transfer_study.data import synthetic as demo
 from transfer_study.data import verified
+from transfer_study.data.formats import beans_zip, cifar10_tar
 from transfer_study.data.verified import verify_present_sources
 
 
@@ -83,7 +83,7 @@ def test_a_replaced_archive_in_resources_is_fetched_again_before_preprocessing(w
     archives = {}
     for split in ("train", "validation", "test"):
         archives[split] = mirror / f"{split}.zip"
-        demo.write_beans_zip(archives[split], split, images_per_class=4, image_size=40, seed=2)
+        beans_zip.write_beans_zip(archives[split], split, images_per_class=4, image_size=40, seed=2)
     config = file_sources_config(workflow_dir, archives)
     target = "results/demo/data/beans-32px.stats.json"
     # The target first: --configfile takes every name that follows it.
@@ -92,7 +92,7 @@ def test_a_replaced_archive_in_resources_is_fetched_again_before_preprocessing(w
     # Someone drops another zip over the test split. The next plan sets it aside: the results made from
     # the verified file stand, and nothing reads the new one.
     test_zip = workflow_dir / "resources/demo/data/beans/test.zip"
-    demo.write_beans_zip(test_zip, "test", images_per_class=5, image_size=40, seed=9)
+    beans_zip.write_beans_zip(test_zip, "test", images_per_class=5, image_size=40, seed=9)
     planned = snakemake(workflow_dir, target, "-n", "--cores", "2", "--configfile", config)
     output = planned.stdout + planned.stderr
     assert f"{test_zip.relative_to(workflow_dir)} does not match sources.beans_test" in output
@@ -121,7 +121,7 @@ def test_a_wrong_cifar_archive_placed_by_hand_is_never_read(workflow_dir, tmp_pa
     (workflow_dir / "config/wrong.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     placed = workflow_dir / "resources/demo/data/cifar-10-python.tar.gz"
     placed.parent.mkdir(parents=True)
-    demo.write_cifar10_tar(placed, images_per_class=1, seed=1)
+    cifar10_tar.write_cifar10_tar(placed, images_per_class=1, seed=1)
     target = "results/demo/data/cifar10-32px.npz"
     result = snakemake(workflow_dir, target, "--cores", "2", "--configfile", "config/wrong.yaml", check=False)
     output = result.stdout + result.stderr

@@ -1,26 +1,23 @@
-"""Decoding images, and the readers of the published archives (beans zips, the CIFAR-10 tar).
+"""What every dataset format reads with: decoding images (as a viewer shows them), decoding many on
+every core, the split and the checks shared by the formats.
 
-The dataset formats (data/formats/) read with these functions, and preprocessing.py turns what they
-read into one compressed .npz per dataset and size. The readers take members straight from the archive
-in memory after archives.py has checked every member, so nothing is extracted to disk. Images are
-stored as uint8 (N, size, size, 3) with integer labels; the class names travel in the same file, in
-the order the labels count them.
+Each format's own reader (the beans zips, the CIFAR-10 tar, folders, tables) lives in its module in
+data/formats/, so that editing one format's reader reruns only that format's jobs; preprocessing.py
+turns what a format reads into one .npz per dataset and size. Readers take members straight from the
+archive in memory after archives.py has checked every member, so nothing is extracted to disk. Images
+are uint8 (N, size, size, 3) with integer labels; the class names travel in the same file, in the
+order the labels count them.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-import pickle
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-from transfer_study.data.archives import iter_tar_files, iter_zip_files
-from transfer_study.data.metadata import metadata_reason
 
 SPLITS = ("train", "validation", "test")
 # Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past
@@ -172,45 +169,6 @@ def _decode_range(bounds: tuple[int, int]) -> dict[int, str]:
     return reasons
 
 
-def _beans_member_class(name: str) -> str | None:
-    parts = PurePosixPath(name).parts
-    # <split>/<class>/<file>; anything shallower is not an image of a class folder.
-    return parts[-2] if len(parts) >= 3 else None
-
-
-def read_beans_split(
-    archive: Path, split: str, class_names: list[str], size: int, workers: int = 1
-) -> tuple[np.ndarray, np.ndarray, list[dict], list[str]]:
-    """Images and labels of one beans split archive, the members skipped and why, and the members kept."""
-    members = sorted(iter_zip_files(archive, max_total_bytes=MAX_ARCHIVE_BYTES))
-    skipped, kept = [], []
-    for name, data in members:
-        parts = PurePosixPath(name).parts
-        if (reason := metadata_reason(name)) is not None:
-            skipped.append({"archive": archive.name, "member": name, "reason": reason})
-            continue
-        label = _beans_member_class(name)
-        if label is not None and parts[-3] != split:
-            raise DatasetError(
-                f"{archive}: member {name!r} sits under {parts[-3]}/, but this archive is read as the "
-                f"{split} split, whose images sit in {split}/<class>/. Check datasets.*.splits.{split} in "
-                "the config: it may name another split's archive."
-            )
-        if label is None:
-            skipped.append({"archive": archive.name, "member": name, "reason": "not in a class folder"})
-            continue
-        if label not in class_names:
-            raise DatasetError(
-                f"{archive}: member {name!r} is in class folder {label!r}, which the config does not "
-                f"list (datasets.*.class_names: {', '.join(class_names)}). Add the class to the "
-                "config or check that this is the right archive."
-            )
-        kept.append((name, class_names.index(label), data))
-    x, y, names = decode_members(kept, size, workers, archive.name, skipped)
-    require_every_class(y, class_names, f"{archive} ({split})")
-    return x, y, skipped, names
-
-
 def decode_members(
     kept: list[tuple[str, int, bytes]], size: int, workers: int, source_name: str, skipped: list[dict]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -236,115 +194,9 @@ def require_every_class(labels: np.ndarray, class_names: list[str], where: str) 
         )
 
 
-class _CifarUnpickler(pickle.Unpickler):
-    """An unpickler for what a CIFAR-10 batch holds and nothing else.
-
-    A batch is a dict of bytes, lists, ints and one NumPy array; a pickle can name any importable
-    callable, and loading it calls that. Only the three NumPy names an array needs (under NumPy 1's and
-    NumPy 2's module paths) and Python 3's latin-1 encoding of bytes are let through, so a wrong or
-    hostile file can fail to load but cannot run code, whatever its checksum.
-    """
-
-    def find_class(self, module, name):
-        from numpy._core.multiarray import _reconstruct
-
-        allowed = {
-            ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-            ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-            ("numpy", "ndarray"): np.ndarray,
-            ("numpy", "dtype"): np.dtype,
-            ("_codecs", "encode"): _latin1_encode,
-        }
-        if (module, name) not in allowed:
-            raise pickle.UnpicklingError(f"refers to {module}.{name}, which a CIFAR-10 batch never holds")
-        return allowed[(module, name)]
-
-
-def _latin1_encode(text, encoding="latin-1"):
-    """How a Python 3 protocol-2 pickle stores bytes; any other encoding is refused."""
-    if not isinstance(text, str) or encoding.lower().replace("_", "-") not in ("latin-1", "latin1"):
-        raise pickle.UnpicklingError(f"encodes with {encoding!r}, not latin-1")
-    return text.encode("latin-1")
-
-
-CIFAR_ROW_BYTES = 3 * 32 * 32
-
-
-def _unpickle(data: bytes, archive: Path, member: str) -> dict:
-    """One CIFAR-10 batch, checked: a dict whose `data` is uint8 rows of 3072 bytes and whose `labels`
-    are as many ints from 0 to 9. Anything else is a DatasetError naming the archive and the member."""
-
-    def wrong(what: str) -> DatasetError:
-        return DatasetError(f"{archive}: member {member} is not a CIFAR-10 batch: {what}")
-
-    try:
-        batch = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except Exception as error:
-        raise wrong(f"it does not load ({type(error).__name__}: {error})") from None
-    if not isinstance(batch, dict):
-        raise wrong(f"it holds a {type(batch).__name__}, not a dict")
-    batch = {(k.decode() if isinstance(k, bytes) else k): v for k, v in batch.items()}
-    missing = [key for key in ("data", "labels") if key not in batch]
-    if missing:
-        raise wrong(f"no {' or '.join(missing)} entry (it has {', '.join(map(str, batch)) or 'none'})")
-    rows, labels = batch["data"], batch["labels"]
-    if not isinstance(rows, np.ndarray) or rows.dtype != np.uint8 or rows.ndim != 2:
-        raise wrong("its data is not a two-dimensional uint8 array")
-    if rows.shape[1] != CIFAR_ROW_BYTES:
-        raise wrong(f"its rows hold {rows.shape[1]} bytes, not {CIFAR_ROW_BYTES} (32 x 32 x 3)")
-    if not isinstance(labels, list) or not all(isinstance(label, int) for label in labels):
-        raise wrong("its labels are not a list of integers")
-    if len(labels) != len(rows):
-        raise wrong(f"{len(labels)} labels for {len(rows)} images")
-    if labels and not 0 <= min(labels) <= max(labels) <= 9:
-        raise wrong(f"labels run from {min(labels)} to {max(labels)}, not 0 to 9")
-    return batch
-
-
-def _cifar_images(batch: dict, size: int) -> np.ndarray:
-    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    if size == 32:
-        return np.ascontiguousarray(images)
-    return np.stack([decode_resized(image, size) for image in images])
-
-
 def decode_resized(image: np.ndarray, size: int) -> np.ndarray:
     resized = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(resized, dtype=np.uint8)
-
-
-def read_cifar10(archive: Path, size: int) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
-    """The official training batches (1-5, in order) and the test batch of cifar-10-python.tar.gz:
-    images, labels and each image's name (<batch>/<its file name in the batch>, or its index there)."""
-    batches = {
-        PurePosixPath(name).name: data
-        for name, data in iter_tar_files(archive, max_total_bytes=MAX_ARCHIVE_BYTES)
-        if PurePosixPath(name).name.startswith(("data_batch_", "test_batch"))
-    }
-    train_names = [f"data_batch_{i}" for i in range(1, 6)]
-    missing = [name for name in [*train_names, "test_batch"] if name not in batches]
-    if missing:
-        raise DatasetError(f"{archive}: missing CIFAR-10 batch(es) {', '.join(missing)}")
-    parts = {"train": [(name, _unpickle(batches[name], archive, name)) for name in train_names]}
-    parts["test"] = [("test_batch", _unpickle(batches["test_batch"], archive, "test_batch"))]
-    return {
-        split: (
-            np.concatenate([_cifar_images(batch, size) for _, batch in group]),
-            np.concatenate([np.asarray(batch["labels"], dtype=np.int64) for _, batch in group]),
-            [f"{name}/{image}" for name, batch in group for image in _cifar_image_names(batch)],
-        )
-        for split, group in parts.items()
-    }
-
-
-def _cifar_image_names(batch: dict) -> list[str]:
-    """The batch's own file names where it has them as text, one per image; else the images' indices."""
-    names = batch.get("filenames")
-    if isinstance(names, list) and len(names) == len(batch["labels"]):
-        decoded = [name.decode("utf-8", "replace") if isinstance(name, bytes) else name for name in names]
-        if all(isinstance(name, str) for name in decoded):
-            return decoded
-    return [str(index) for index in range(len(batch["labels"]))]
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

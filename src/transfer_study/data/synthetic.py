@@ -6,12 +6,7 @@ own shapes and colours, so the images are learnable and the demo's accuracies me
 
 from __future__ import annotations
 
-import io
-import pickle
-import tarfile
-import time
 import zipfile
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -102,23 +97,6 @@ def zip_entry(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
     archive.writestr(info, data)
 
 
-def write_beans_zip(path: Path, split: str, images_per_class: int, image_size: int, seed: int) -> None:
-    """A zip laid out as the published beans archives: <split>/<class>/<class>_<split>.<n>.jpg.
-
-    The training archive also holds one member that is not an image, as the published one does,
-    so the demo exercises the skip path.
-    """
-    rng = np.random.default_rng([seed, SPLITS_INDEX[split]])
-    with zipfile.ZipFile(path, "w") as archive:
-        for label in BEANS_CLASSES:
-            for index in range(images_per_class):
-                buffer = io.BytesIO()
-                beans_image(label, rng, image_size).save(buffer, format="JPEG", quality=90)
-                zip_entry(archive, f"{split}/{label}/{label}_{split}.{index}.jpg", buffer.getvalue())
-        if split == "train":
-            zip_entry(archive, f"{split}/healthy/notes.txt.jpg", b"not an image\n")
-
-
 SPLITS_INDEX = {"train": 0, "validation": 1, "test": 2}
 
 
@@ -128,40 +106,3 @@ def cifar10_arrays(count_per_class: int, seed: int) -> tuple[np.ndarray, np.ndar
     rng.shuffle(labels)
     images = np.stack([cifar10_image(int(label), rng) for label in labels])
     return images, labels
-
-
-def _cifar_batch(images: np.ndarray, labels: np.ndarray, name: str) -> bytes:
-    # The published batches are Python-2 pickles of dicts with bytes keys and rows of 3072 bytes
-    # (1024 red, 1024 green, 1024 blue, each row-major).
-    rows = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    batch = {
-        b"batch_label": name.encode(),
-        b"labels": [int(label) for label in labels],
-        b"data": rows,
-        b"filenames": [f"synthetic_{i}.png".encode() for i in range(len(labels))],
-    }
-    return pickle.dumps(batch, protocol=2)
-
-
-def _tar_entry(archive: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = int(time.mktime((*ARCHIVE_TIME, 0, 0, -1)))
-    archive.addfile(info, io.BytesIO(data))
-
-
-def write_cifar10_tar(path: Path, images_per_class: int, seed: int) -> None:
-    """A tar.gz laid out as cifar-10-python.tar.gz: five training batches, a test batch, the meta.
-
-    `images_per_class` is per training batch; the test batch gets as many.
-    """
-    with tarfile.open(path, "w:gz") as archive:
-        meta = {"num_cases_per_batch": images_per_class * 10, "label_names": CIFAR10_CLASSES}
-        _tar_entry(archive, "cifar-10-batches-py/batches.meta", pickle.dumps(meta, protocol=2))
-        for index in range(1, 6):
-            images, labels = cifar10_arrays(images_per_class, seed * 100 + index)
-            data = _cifar_batch(images, labels, f"training batch {index} of 5")
-            _tar_entry(archive, f"cifar-10-batches-py/data_batch_{index}", data)
-        images, labels = cifar10_arrays(images_per_class, seed * 100 + 99)
-        _tar_entry(archive, "cifar-10-batches-py/test_batch", _cifar_batch(images, labels, "test"))
-        _tar_entry(archive, "cifar-10-batches-py/readme.html", b"<p>synthetic demo data</p>\n")

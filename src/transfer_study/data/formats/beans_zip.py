@@ -2,16 +2,89 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, synthetic_spec
+
+if TYPE_CHECKING:  # NumPy and Pillow are imported where used: the registry is read at planning
+    import numpy as np
 
 SPLITS = ("train", "validation", "test")
 
 
-def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> ReadResult:
-    from transfer_study.data.datasets import read_beans_split
+def _beans_member_class(name: str) -> str | None:
+    parts = PurePosixPath(name).parts
+    # <split>/<class>/<file>; anything shallower is not an image of a class folder.
+    return parts[-2] if len(parts) >= 3 else None
 
+
+def read_beans_split(
+    archive: Path, split: str, class_names: list[str], size: int, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray, list[dict], list[str]]:
+    """Images and labels of one beans split archive, the members skipped and why, and the members kept."""
+    from transfer_study.data.archives import iter_zip_files
+    from transfer_study.data.datasets import (
+        MAX_ARCHIVE_BYTES,
+        DatasetError,
+        decode_members,
+        require_every_class,
+    )
+    from transfer_study.data.metadata import metadata_reason
+
+    members = sorted(iter_zip_files(archive, max_total_bytes=MAX_ARCHIVE_BYTES))
+    skipped, kept = [], []
+    for name, data in members:
+        parts = PurePosixPath(name).parts
+        if (reason := metadata_reason(name)) is not None:
+            skipped.append({"archive": archive.name, "member": name, "reason": reason})
+            continue
+        label = _beans_member_class(name)
+        if label is not None and parts[-3] != split:
+            raise DatasetError(
+                f"{archive}: member {name!r} sits under {parts[-3]}/, but this archive is read as the "
+                f"{split} split, whose images sit in {split}/<class>/. Check datasets.*.splits.{split} in "
+                "the config: it may name another split's archive."
+            )
+        if label is None:
+            skipped.append({"archive": archive.name, "member": name, "reason": "not in a class folder"})
+            continue
+        if label not in class_names:
+            raise DatasetError(
+                f"{archive}: member {name!r} is in class folder {label!r}, which the config does not "
+                f"list (datasets.*.class_names: {', '.join(class_names)}). Add the class to the "
+                "config or check that this is the right archive."
+            )
+        kept.append((name, class_names.index(label), data))
+    x, y, names = decode_members(kept, size, workers, archive.name, skipped)
+    require_every_class(y, class_names, f"{archive} ({split})")
+    return x, y, skipped, names
+
+
+def write_beans_zip(path: Path, split: str, images_per_class: int, image_size: int, seed: int) -> None:
+    """A zip laid out as the published beans archives: <split>/<class>/<class>_<split>.<n>.jpg.
+
+    The training archive also holds one member that is not an image, as the published one does,
+    so the demo exercises the skip path.
+    """
+    import numpy as np
+
+    from transfer_study.data.synthetic import BEANS_CLASSES, SPLITS_INDEX, beans_image, zip_entry
+
+    rng = np.random.default_rng([seed, SPLITS_INDEX[split]])
+    with zipfile.ZipFile(path, "w") as archive:
+        for label in BEANS_CLASSES:
+            for index in range(images_per_class):
+                buffer = io.BytesIO()
+                beans_image(label, rng, image_size).save(buffer, format="JPEG", quality=90)
+                zip_entry(archive, f"{split}/{label}/{label}_{split}.{index}.jpg", buffer.getvalue())
+        if split == "train":
+            zip_entry(archive, f"{split}/healthy/notes.txt.jpg", b"not an image\n")
+
+
+def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> ReadResult:
     class_names = list(dataset["class_names"])
     arrays, skipped, members = {}, [], {}
     for split in SPLITS:
@@ -40,8 +113,6 @@ def config_errors(config: dict, name: str) -> list[str]:
 
 
 def write_synthetic(path: Path, spec: dict) -> None:
-    from transfer_study.data.synthetic import write_beans_zip
-
     if "split" not in spec:
         raise ValueError("a synthetic beans_zip source needs `split` (train, validation or test)")
     write_beans_zip(path, spec["split"], spec["images_per_class"], spec["image_size"], spec["seed"])
