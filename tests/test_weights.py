@@ -7,12 +7,10 @@ import keras
 import numpy as np
 import pytest
 
+from transfer_study.models.families.squeezenet import load_keras2_h5 as load_squeezenet_keras2_h5
+from transfer_study.models.families.squeezenet import save_weights as save_squeezenet_keras2_h5
 from transfer_study.models.families.squeezenet import squeezenet_v1_1
-from transfer_study.models.weights import (
-    load_squeezenet_keras2_h5,
-    save_keras2_notop_h5,
-    save_squeezenet_keras2_h5,
-)
+from transfer_study.models.weights import save_keras2_notop_h5
 
 REAL_SQUEEZENET = (
     Path(__file__).resolve().parents[2]

@@ -75,6 +75,9 @@ class ModelFamily:
     # Scale every convolution to unit output spread before the demo's short pretraining (for bases
     # without batch normalisation, whose signal otherwise fades; see models/pretrain.py).
     unit_variance_init: bool = False
+    # Rough seconds of CPU training per image and epoch at 32x32 px on 2 cores, for the warning that a
+    # real-size run would train on the CPU (training/accelerator.py); None: not measured.
+    cpu_seconds_per_image_at_32px: float | None = None
     _patterns: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):

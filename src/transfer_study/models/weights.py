@@ -1,9 +1,10 @@
 """Reading and writing pretrained weights in the Keras 2 (legacy HDF5) layout.
 
-The SqueezeNet v1.1 ImageNet weights exist only as a Keras 2 file whose layer names contain '/'
-('fire2/squeeze1x1'), which Keras 3 forbids in layer names. Keras's own legacy loader pairs layers
-by position, so a drift between the two architectures could put arrays into the wrong layers where
-shapes happen to agree; this loader matches every layer by name and refuses any mismatch instead.
+Some published weights exist only as Keras 2 files, whose layer names may differ from what Keras 3
+allows (the SqueezeNet v1.1 file's 'fire2/squeeze1x1'; its family module gives the mapping). Keras's own
+legacy loader pairs layers by position, so a drift between the two architectures could put arrays into
+the wrong layers where shapes happen to agree; this loader matches every layer by name and refuses any
+mismatch instead.
 
 The writers exist so the demo workflow can produce small "pretrained" files that go through exactly
 the same loading code as the real downloads.
@@ -11,40 +12,28 @@ the same loading code as the real downloads.
 
 from __future__ import annotations
 
-import re
 from os import PathLike
 
 import h5py
 import keras
 import numpy as np
 
-# Keras 3 layer 'fire2_squeeze1x1' is Keras 2 layer 'fire2/squeeze1x1'; 'conv1' is the same in both.
-FIRE_PREFIX = re.compile(r"^(fire\d+)_")
 
-
-def keras2_squeezenet_name(keras_name: str) -> str:
-    """The name the Keras 2 SqueezeNet file uses for a layer of our Keras 3 SqueezeNet."""
-    return FIRE_PREFIX.sub(r"\1/", keras_name)
-
-
-def keras3_squeezenet_name(file_name: str) -> str:
-    """The name our Keras 3 SqueezeNet uses for a layer of the Keras 2 file."""
-    return file_name.replace("/", "_")
-
-
-def load_squeezenet_keras2_h5(model: keras.Model, path: str | PathLike) -> int:
-    """Load the Keras 2 SqueezeNet weights in `path` into `model`; return how many arrays were set.
+def load_keras2_h5(model: keras.Model, path: str | PathLike, file_name_of=None) -> int:
+    """Load the Keras 2 weights in `path` into `model`, each layer matched by name; return how many
+    arrays were set. `file_name_of(layer name)` is the name the file gives the model's layer (the same
+    name where None).
 
     Every layer with weights must appear on both sides with the same variables and shapes, otherwise
     a ValueError names the layer. Nothing is assigned unless everything matches.
     """
+    file_name_of = file_name_of or unchanged_name
     file_layers = read_keras2_layers(path)
-    model_layers = {layer.name: layer for layer in model.layers if layer.weights}
-    check_same_layers(set(model_layers), {keras3_squeezenet_name(n) for n in file_layers}, path)
+    model_layers = {file_name_of(layer.name): layer for layer in model.layers if layer.weights}
+    check_same_layers(model_layers, set(file_layers), path)
     assignments = []
     for file_name, arrays in file_layers.items():
-        layer = model_layers[keras3_squeezenet_name(file_name)]
-        assignments += match_variables(layer, file_name, arrays)
+        assignments += match_variables(model_layers[file_name], file_name, arrays)
     for variable, array in assignments:
         variable.assign(array)
     return len(assignments)
@@ -79,19 +68,20 @@ def variable_name(weight_name: str) -> str:
     return weight_name.rsplit("/", 1)[-1].split(":", 1)[0]
 
 
-def check_same_layers(model_names: set[str], file_names: set[str], path) -> None:
-    missing_in_file = sorted(model_names - file_names)
+def check_same_layers(model_layers: dict, file_names: set[str], path) -> None:
+    """`model_layers`: {the file's name for a layer: the model's layer}."""
+    missing_in_file = sorted(set(model_layers) - file_names)
     if missing_in_file:
+        names = [model_layers[name].name for name in missing_in_file]
         raise ValueError(
-            f"layer {missing_in_file[0]!r} of the model (file name "
-            f"{keras2_squeezenet_name(missing_in_file[0])!r}) has no weights in {path}; "
-            f"all missing: {missing_in_file}"
+            f"layer {names[0]!r} of the model (file name {missing_in_file[0]!r}) has no weights in "
+            f"{path}; all missing: {names}"
         )
-    missing_in_model = sorted(file_names - model_names)
+    missing_in_model = sorted(file_names - set(model_layers))
     if missing_in_model:
         raise ValueError(
-            f"layer {keras2_squeezenet_name(missing_in_model[0])!r} of {path} has weights but the "
-            f"model has no layer {missing_in_model[0]!r}; all missing: {missing_in_model}"
+            f"layer {missing_in_model[0]!r} of {path} has weights but the model has no layer of that "
+            f"name; all missing: {missing_in_model}"
         )
 
 
@@ -113,11 +103,6 @@ def match_variables(layer, file_name: str, arrays: dict[str, np.ndarray]) -> lis
             )
         pairs.append((variable, arrays[name]))
     return pairs
-
-
-def save_squeezenet_keras2_h5(model: keras.Model, path: str | PathLike) -> None:
-    """Write `model`'s weights in the layout of the real Keras 2 SqueezeNet file."""
-    write_keras2_h5(model, path, keras2_squeezenet_name)
 
 
 def save_keras2_notop_h5(model: keras.Model, path: str | PathLike) -> None:

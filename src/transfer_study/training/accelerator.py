@@ -16,10 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Rough training cost on the CPU, in seconds per image per epoch at 32x32 px on 2 cores, from the
-# measurements in docs/performance.md (VGG16: 1.5 to 6 images/s at 224 px; SqueezeNet v1.1: CIFAR-10
-# stage 3 at about 50 s per epoch of 40,000 images). The cost grows with the image's area.
-CPU_SECONDS_PER_IMAGE_AT_32PX = {"vgg16": 0.008, "squeezenet": 0.0013}
+# Each model family's rough training cost on the CPU (`cpu_seconds_per_image_at_32px` in its
+# registration) was measured on this many cores; the cost grows with the image's area.
 MEASURED_ON_CORES = 2
 # Less training than this on a CPU is no reason to speak up (the demo, a small trial).
 REAL_SIZE_HOURS = 1.0
@@ -56,11 +54,14 @@ def is_accelerator(device: str) -> bool:
 def estimated_cpu_hours(runs: list[dict], cores: int | None = None) -> float:
     """Rough hours on this machine's CPU for training runs given as dicts of model, image_size,
     epochs and images (training plus validation images per epoch)."""
+    from transfer_study.models import registry
+
     cores = cores or os.cpu_count() or 1
+    measured = {name: registry.get(name).cpu_seconds_per_image_at_32px for name in registry.names()}
+    slowest = max(cost for cost in measured.values() if cost is not None)
     seconds = 0.0
     for run in runs:
-        slowest = max(CPU_SECONDS_PER_IMAGE_AT_32PX.values())
-        per_image = CPU_SECONDS_PER_IMAGE_AT_32PX.get(run["model"], slowest)
+        per_image = measured.get(run["model"]) or slowest  # a family not measured: as the slowest
         seconds += per_image * (run["image_size"] / 32) ** 2 * run["epochs"] * run["images"]
     return seconds * MEASURED_ON_CORES / cores / 3600
 

@@ -3,6 +3,8 @@ whose weights models/weights.py loads by name; inputs scaled to 0..1; a convolut
 
 from __future__ import annotations
 
+import re
+
 from transfer_study.models.heads import head_dropout
 from transfer_study.models.registry import ModelFamily, WeightsSource, register
 
@@ -21,12 +23,26 @@ FIRE_MODULES = {
 POOL_AFTER = {"conv1": "pool1", "fire3": "pool3", "fire5": "pool5"}
 
 
-def build_base(input_shape, weights_path):
-    from transfer_study.models.weights import load_squeezenet_keras2_h5
+# Keras 3 layer 'fire2_squeeze1x1' is Keras 2 layer 'fire2/squeeze1x1'; 'conv1' is the same in both.
+FIRE_PREFIX = re.compile(r"^(fire\d+)_")
 
+
+def keras2_name(keras_name: str) -> str:
+    """The name the Keras 2 SqueezeNet file uses for a layer of our Keras 3 SqueezeNet."""
+    return FIRE_PREFIX.sub(r"\1/", keras_name)
+
+
+def load_keras2_h5(base, path) -> int:
+    """The Keras 2 ImageNet file's weights into `base`, matched by name; how many arrays were set."""
+    from transfer_study.models.weights import load_keras2_h5 as load
+
+    return load(base, path, keras2_name)
+
+
+def build_base(input_shape, weights_path):
     base = squeezenet_v1_1(input_shape)
     if weights_path:
-        load_squeezenet_keras2_h5(base, weights_path)
+        load_keras2_h5(base, weights_path)
     return base
 
 
@@ -48,9 +64,10 @@ def conv_head(x, num_classes: int, head: dict):
 
 
 def save_weights(base, path) -> None:
-    from transfer_study.models.weights import save_squeezenet_keras2_h5
+    """`base`'s weights in the layout of the real Keras 2 SqueezeNet file."""
+    from transfer_study.models.weights import write_keras2_h5
 
-    save_squeezenet_keras2_h5(base, path)
+    write_keras2_h5(base, path, keras2_name)
 
 
 def squeezenet_v1_1(input_shape, name: str = "squeezenet"):
@@ -122,6 +139,8 @@ FAMILY = register(
         parameters=722_496,
         activations_per_pixel=86.7,
         largest_activation_per_pixel=15.7,
+        # CIFAR-10 stage 3: about 50 s per epoch of 40,000 images (docs/performance.md).
+        cpu_seconds_per_image_at_32px=0.0013,
         # The pools' padding adapts to any size (squeezenet_pool_padding).
         min_image_size=8,
         default_dropout=0.5,

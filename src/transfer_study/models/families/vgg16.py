@@ -48,6 +48,8 @@ FAMILY = register(
         parameters=14_714_688,
         activations_per_pixel=303.5,
         largest_activation_per_pixel=64.0,
+        # VGG16: 1.5 to 6 images/s at 224 px (docs/performance.md).
+        cpu_seconds_per_image_at_32px=0.008,
         # Five 2x2 poolings.
         min_image_size=32,
         default_dropout=0.2,
