@@ -135,6 +135,7 @@ def console_handler(**settings):
     common = {"dryrun": False, "verbose": False, "stdout": False, "quiet": None, "printshellcmds": True}
     handler = LogHandler(SimpleNamespace(**{**common, **settings}), None)
     handler.stream = io.StringIO()
+    handler.snakemake_console.setStream(handler.stream)
     return handler
 
 
@@ -190,7 +191,8 @@ def test_a_dry_run_or_verbose_run_shows_snakemakes_own_blocks(setting):
         wildcards={},
         output=[],
     )
-    assert handler.stream.getvalue() == "Building DAG of jobs...\nrule train:\n    jobid: 4\n"
+    # As Snakemake's own console: a blank line before each run of job blocks.
+    assert handler.stream.getvalue() == "Building DAG of jobs...\n\nrule train:\n    jobid: 4\n"
 
 
 def test_snakemake_finds_the_console_plugin_by_its_name():

@@ -17,6 +17,7 @@ import sys
 import time
 from collections import Counter
 
+from snakemake.logging import ColorizingTextHandler
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 
@@ -36,10 +37,19 @@ _CHATTER = (
 )
 
 
+# The answer of LogHandler.line for a record shown as Snakemake's own console shows it.
+SNAKEMAKES = object()
+
+
 class LogHandler(LogHandlerBase):
     def __post_init__(self) -> None:
         self.stream = sys.stdout if self.common_settings.stdout else sys.stderr
         self.as_snakemake = bool(self.common_settings.dryrun or self.common_settings.verbose)
+        # What is shown as Snakemake shows it goes through Snakemake's own console handler: its colours,
+        # and the blank line before each job block that tools reading a dry run split on.
+        self.snakemake_console = ColorizingTextHandler(
+            nocolor=bool(getattr(self.common_settings, "nocolor", False)), stream=self.stream
+        )
         self.jobs: dict = {}  # jobid -> (rule, wildcards, outputs, started)
         self.finished: list = []  # finished since the last progress event
         self.done = 0
@@ -71,16 +81,20 @@ class LogHandler(LogHandlerBase):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.line(record)
-            if line:
+            if line is SNAKEMAKES:
+                self.snakemake_console.setFormatter(self.formatter)
+                self.snakemake_console.emit(record)
+            elif line:
                 self.stream.write(line + "\n")
                 self.stream.flush()
         except Exception:
             self.handleError(record)
 
-    def line(self, record: logging.LogRecord) -> str | None:
+    def line(self, record: logging.LogRecord) -> str | object | None:
+        """This handler's line for `record`, None for no line, or SNAKEMAKES for Snakemake's own."""
         event = getattr(record, "event", None)
         if self.as_snakemake or record.levelno >= logging.WARNING:
-            return self.format(record)
+            return SNAKEMAKES
         now = time.monotonic()
         if event == LogEvent.JOB_INFO:
             self.first_started = self.first_started or now
@@ -107,7 +121,7 @@ class LogHandler(LogHandlerBase):
         text = self.format(record)
         if not text.strip() or text.lstrip().startswith(_CHATTER):
             return None
-        return text
+        return SNAKEMAKES
 
 
 def jobs_to_run(stats: dict) -> str:
