@@ -126,12 +126,17 @@ if "mem_mb" not in workflow.global_resources and not workflow.non_local_exec:
         workflow.register_resource("mem_mb", machine_mb)
 
 
-def model_job_memory(trains, batch_size=None):
-    """The `mem_mb` of a job that trains (or runs) the experiment of its wildcards."""
+def model_job_memory(trains=False, batch_size=None, exports=False, experiment_of=None):
+    """The `mem_mb` of a job that trains, runs or exports (`exports`) the experiment of its wildcards
+    (or the one `experiment_of(wildcards)` names)."""
 
     def mem_mb(wildcards):
-        spec = study_config.training_spec(config, wildcards.experiment)
-        needed = model_memory.model_job_mb(spec, trains, batch_size)
+        name = experiment_of(wildcards) if experiment_of else wildcards.experiment
+        spec = study_config.training_spec(config, name)
+        if exports:
+            needed = model_memory.export_job_mb(spec)
+        else:
+            needed = model_memory.model_job_mb(spec, trains, batch_size)
         limit = workflow.global_resources.get("mem_mb").value
         return min(needed, limit) if isinstance(limit, int) else needed
 
@@ -454,6 +459,10 @@ def final_outputs():
 
 def finished_message():
     """Where a finished run's report is, and why the PDF is missing when it is."""
+    html = f"{REPORT}/report.html"
+    # A run of some targets only (--until, a file) may end before the report exists.
+    if not os.path.exists(html):
+        return f"Finished; {html} is written by a run of the whole workflow."
     line = console.finished_line(
         f"{REPORT}/report.html",
         f"{REPORT}/report.pdf" if PDF.build else None,

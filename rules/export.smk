@@ -24,6 +24,8 @@ rule export_model:
         "../envs/train.yaml"
     # On the CPU (scripts/export_model.py): no GPU token.
     threads: MODEL_THREADS
+    resources:
+        mem_mb=model_job_memory(exports=True),
     params:
         precision=export_precision,
     script:

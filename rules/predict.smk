@@ -1,5 +1,8 @@
 # Configured prediction sets: a source's images classified by one trained run (transfer_study.predict).
 
+# Images per batch: transfer_study.predict's default.
+PREDICTION_BATCH = 64
+
 
 rule predict:
     input:
@@ -16,6 +19,10 @@ rule predict:
     threads: MODEL_THREADS
     resources:
         gpu=gpu_token,
+        mem_mb=model_job_memory(
+            batch_size=PREDICTION_BATCH,
+            experiment_of=lambda wildcards: prediction_spec(wildcards.name)[0],
+        ),
     params:
         images=prediction_images,
         top_k=lambda wildcards: config["predict"][wildcards.name]["top_k"],

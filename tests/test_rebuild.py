@@ -1,9 +1,14 @@
 """After a finished demo run, a change plans exactly the jobs it affects (snakemake -n)."""
 
+import csv
 import shutil
 
 import pytest
+import yaml
 from conftest import dry_run_jobs
+
+from transfer_study.data.formats import registry as formats
+from transfer_study.models import registry as models
 
 pytestmark = pytest.mark.workflow
 
@@ -234,3 +239,43 @@ def test_an_edited_grid_base_retrains_the_whole_grid_only(finished):
     jobs = planned(finished)
     every_point = {grid_point(rate, unit) for rate in ("0.001", "0.0001") for unit in ("none", "fire8_fire9")}
     assert rules_of(jobs, "train") == every_point
+
+
+def demo_runs_by_entry(workdir) -> dict[str, set[str]]:
+    """Registry entry (a dataset format or a model family) -> the demo's experiments that use it."""
+    config = yaml.safe_load((workdir / "config/demo.yaml").read_text())
+    with open(workdir / "results/demo/summary.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    dataset_of_study = {spec["study"]: spec["dataset"] for spec in config["experiments"].values()}
+    uses = {}
+    for row in rows:
+        dataset = dataset_of_study[row["study"]]
+        for entry in (row["model"], config["datasets"][dataset]["format"]):
+            uses.setdefault(entry, set()).add(row["experiment"])
+    return uses
+
+
+ENTRIES = [("format", name) for name in formats.names()] + [("model", name) for name in models.names()]
+DECLARED_IN = {"format": "data/formats", "model": "models/families"}
+
+
+@pytest.mark.parametrize(("kind", "name"), ENTRIES, ids=[f"{kind}-{name}" for kind, name in ENTRIES])
+def test_editing_one_registry_entry_reruns_the_jobs_of_its_experiments_only(finished, kind, name):
+    """A format's reader and synthetic writer, a family's builder: each in the entry's own module, so an
+    edit there reruns the experiments that use the entry and nothing else of the models and the data
+    (an edit of the CIFAR-10 reader retrains no beans run)."""
+    path = next(
+        path
+        for path in sorted((finished / "src/transfer_study" / DECLARED_IN[kind]).glob("*.py"))
+        if f'name="{name}"' in path.read_text()
+    )
+    path.write_text(path.read_text() + "\n# an edit\n")
+    jobs = planned(finished)
+    retrained = {wildcards.split(",")[0].removeprefix("experiment=") for wildcards in rules_of(jobs, "train")}
+    assert retrained == demo_runs_by_entry(finished).get(name, set())
+    config = yaml.safe_load((finished / "config/demo.yaml").read_text())
+    read_with_it = {dataset for dataset, spec in config["datasets"].items() if spec["format"] == name}
+    preprocessed = {
+        wildcards.split(",")[0].removeprefix("dataset=") for wildcards in rules_of(jobs, "preprocess")
+    }
+    assert preprocessed == read_with_it
