@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from transfer_study import config as study_config  # noqa: E402
 from transfer_study import grids as study_grids  # noqa: E402
 from transfer_study.failures import known_failure  # noqa: E402
-from transfer_study.imports import reached_modules  # noqa: E402
+from transfer_study.imports import module_file, reached_modules  # noqa: E402
 from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
 from transfer_study.data.verified import verify_present_sources  # noqa: E402
 from transfer_study.data.directories import record_directory  # noqa: E402
@@ -33,6 +33,18 @@ from transfer_study.training import accelerator  # noqa: E402
 from transfer_study import console  # noqa: E402
 from transfer_study.report import pdf as report_pdf  # noqa: E402
 from transfer_study.report import claims as report_claims  # noqa: E402
+
+# The code inputs name this checkout's files: planning must run the same ones. A package imported
+# before the Snakefile ran (by a plugin, say) would come from wherever it was installed from instead.
+if (
+    Path(study_config.__file__).resolve().parent
+    != (Path(workflow.basedir) / "src/transfer_study").resolve()
+):
+    raise WorkflowError(
+        f"transfer_study was imported from {Path(study_config.__file__).parent} before this workflow's "
+        f"own {Path(workflow.basedir) / 'src/transfer_study'}: run Snakemake from a checkout without "
+        "another copy of the package imported first (a plugin importing it at load time does)"
+    )
 
 
 def config_error(lines):
@@ -216,10 +228,12 @@ def declaring_file(entry, attribute):
 @functools.lru_cache(maxsize=None)
 def _declaring_files(attribute):
     # {id of the entry: its module's file}, once per planning: the registries are complete by now.
+    # The file is found from the module's name in this workflow's package, as script_code names it,
+    # whichever copy of the package Python loaded.
     found = {}
     for name, loaded in list(sys.modules.items()):
         if name.startswith("transfer_study.") and hasattr(loaded, attribute):
-            found[id(getattr(loaded, attribute))] = os.path.relpath(loaded.__file__)
+            found[id(getattr(loaded, attribute))] = str(module_file(PACKAGE, name))
     return found
 
 

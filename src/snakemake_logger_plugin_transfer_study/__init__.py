@@ -21,8 +21,6 @@ from snakemake.logging import ColorizingTextHandler
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 
-from transfer_study.console import job_line
-
 # Snakemake's scheduling chatter (once per scheduling round, or set-up lines), left to its log file;
 # its header block (WORKFLOW_STARTED) likewise.
 _CHATTER = (
@@ -110,6 +108,12 @@ class LogHandler(LogHandlerBase):
                 self.done += 1
                 total = max(self.total or record.total, self.done)
                 elapsed = ended - (self.first_started or ended)
+                # Imported here, once a job has finished, not when Snakemake loads this plugin: by then
+                # the Snakefile has put its own checkout's src/ first on sys.path, and the package must
+                # come from there (the code inputs name that checkout's files), not from wherever the
+                # plugin was installed from.
+                from transfer_study.console import job_line
+
                 lines.append(job_line(rule, wildcards, ended - started, outputs, self.done, total, elapsed))
             self.finished = []
             return "\n".join(lines) or None
