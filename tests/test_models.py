@@ -232,7 +232,7 @@ def test_a_model_file_holding_python_code_is_refused(tmp_path):
 
 @pytest.mark.parametrize("model_name", ["vgg16", "squeezenet"])
 def test_demo_pretraining_starts_every_convolution_at_unit_spread(model_name):
-    from transfer_study.models.pretrain import scale_to_unit_variance
+    from transfer_study.training.pretrain import scale_to_unit_variance
 
     experiment = {"model": model_name, "image_size": 32, "trainable": "all", "head": {}, "augmentation": None}
     model = build_model(experiment, num_classes=10)

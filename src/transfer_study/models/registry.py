@@ -73,7 +73,7 @@ class ModelFamily:
     min_image_size: int = 32
     default_dropout: float = 0.2
     # Scale every convolution to unit output spread before the demo's short pretraining (for bases
-    # without batch normalisation, whose signal otherwise fades; see models/pretrain.py).
+    # without batch normalisation, whose signal otherwise fades; see training/pretrain.py).
     unit_variance_init: bool = False
     # Rough seconds of CPU training per image and epoch at 32x32 px on 2 cores, for the warning that a
     # real-size run would train on the CPU (training/accelerator.py); None: not measured.
