@@ -111,7 +111,7 @@ def test_schema_names_the_registered_formats():
 def test_a_new_format_is_one_module_and_its_registration(monkeypatch, tmp_path):
     """A format declared in one place and registered is read by the entry point the preprocess script
     calls, and checked by the config check like the built-in ones."""
-    monkeypatch.setattr(registry, "FORMATS", dict(registry.FORMATS))
+    monkeypatch.setattr(registry, "FORMATS", registry.FORMATS.copy())
 
     def read(dataset, sources, size, workers):
         rows = np.loadtxt(sources["table"], delimiter=",", dtype=np.int64)
@@ -452,7 +452,7 @@ def test_the_config_check_and_the_registry_import_no_keras_numpy_or_pillow():
 
 
 def test_a_synthetic_source_of_a_format_without_a_writer_is_a_config_error(monkeypatch):
-    monkeypatch.setattr(registry, "FORMATS", dict(registry.FORMATS))
+    monkeypatch.setattr(registry, "FORMATS", registry.FORMATS.copy())
     registry.register(DatasetFormat("no_writer", (("a",),), read=None, train_images=lambda c, n: None))
     config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
     config["sources"]["cifar10"]["synthetic"]["format"] = "no_writer"

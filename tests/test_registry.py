@@ -253,7 +253,7 @@ TINY = ModelFamily(
 
 
 def test_a_registered_family_is_checked_built_and_trained(monkeypatch, tmp_path):
-    monkeypatch.setattr(registry, "FAMILIES", dict(registry.FAMILIES))  # the registration is undone after
+    monkeypatch.setattr(registry, "FAMILIES", registry.FAMILIES.copy())  # the registration is undone after
     registry.register(TINY)
     assert "tiny" in registry.names()
     config = demo_config()

@@ -1,7 +1,8 @@
 """The registered dataset formats, by name.
 
 Adding a format: write one module beside this one that defines `FORMAT = DatasetFormat(...)` (see
-base.py) and add it to BUILT_IN below. Importing this module imports no Keras, NumPy or Pillow: the
+base.py) and add it to BUILT_IN below (the registry's shape is transfer_study/registry.py's, as for the
+model families). Importing this module imports no Keras, NumPy or Pillow: the
 config check at planning asks it.
 """
 
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 from transfer_study.data.formats import beans_zip, cifar10_tar, csv_table, image_folder
 from transfer_study.data.formats.base import DatasetFormat
-
-BUILT_IN = (beans_zip.FORMAT, cifar10_tar.FORMAT, csv_table.FORMAT, image_folder.FORMAT)
-FORMATS: dict[str, DatasetFormat] = {}
+from transfer_study.registry import Registry
 
 
 class UnknownFormatError(KeyError):
@@ -19,25 +18,20 @@ class UnknownFormatError(KeyError):
         return str(self.args[0])
 
 
+BUILT_IN = (beans_zip.FORMAT, cifar10_tar.FORMAT, csv_table.FORMAT, image_folder.FORMAT)
+FORMATS: Registry[DatasetFormat] = Registry("dataset format", "formats", UnknownFormatError, BUILT_IN)
+
+
 def register(dataset_format: DatasetFormat) -> DatasetFormat:
-    """Make a format known by its name; a second format of the same name is refused."""
-    if dataset_format.name in FORMATS and FORMATS[dataset_format.name] is not dataset_format:
-        raise ValueError(f"a dataset format named {dataset_format.name!r} is registered already")
-    FORMATS[dataset_format.name] = dataset_format
-    return dataset_format
+    return FORMATS.register(dataset_format)
 
 
 def names() -> list[str]:
-    return sorted(FORMATS)
+    return FORMATS.names()
 
 
 def get(name: str) -> DatasetFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise UnknownFormatError(
-            f"unknown dataset format {name!r}; registered formats: {', '.join(names())}"
-        ) from None
+    return FORMATS.get(name)
 
 
 def write_synthetic_source(path, spec: dict) -> None:
@@ -59,7 +53,3 @@ def write_synthetic_source(path, spec: dict) -> None:
 
 def split_key_choices(dataset_format: DatasetFormat) -> str:
     return " or ".join("{" + ", ".join(keys) + "}" for keys in dataset_format.split_keys)
-
-
-for _format in BUILT_IN:
-    register(_format)

@@ -1,11 +1,2 @@
-"""One module per model family; importing it registers it. A new family is a module here plus its line
-below."""
-
-from transfer_study.models.families import (  # noqa: F401
-    convnexttiny,
-    efficientnetv2b0,
-    mobilenetv3small,
-    resnet50v2,
-    squeezenet,
-    vgg16,
-)
+"""One module per model family, each defining `FAMILY = ModelFamily(...)` (base.py); a new family is a
+module here plus its line in models/registry.py's BUILT_IN."""

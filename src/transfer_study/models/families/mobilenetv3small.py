@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from transfer_study.models.applications import application_base, identity_preprocessing, save_notop_h5
+from transfer_study.models.families.base import ModelFamily, WeightsSource
 from transfer_study.models.heads import dense_head
-from transfer_study.models.registry import ModelFamily, WeightsSource, register
 
 KERAS_WEIGHTS = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v3/"
 NOTOP_FILE = "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5"
@@ -24,32 +24,30 @@ def block_pattern(number: int) -> str:
     return "expanded_conv_(?![0-9])" if number == 0 else f"expanded_conv_{number}_"
 
 
-FAMILY = register(
-    ModelFamily(
-        name="mobilenetv3small",
-        display_name="MobileNetV3Small",
-        build_base=build_base,
-        preprocessing=identity_preprocessing,
-        preprocessing_layer="mobilenetv3small_preprocess",
-        # The stem is 'conv' + 'conv_bn', the last conv 'conv_1' + 'conv_1_bn'; the activations Keras
-        # names itself ('re_lu_3', 'activation_7') go with the layer before them.
-        units={
-            "stem": "conv(_bn)?$",
-            **{stage: "|".join(map(block_pattern, blocks)) for stage, blocks in STAGES.items()},
-            "top": "conv_1(_bn)?$",
-        },
-        build_head=dense_head,
-        save_weights=save_notop_h5,
-        default_weights=WeightsSource(
-            url=KERAS_WEIGHTS + NOTOP_FILE,
-            checksums={"md5": "d3e8ec802a04aa4fc771ee12a9a9b836"},
-            file_name=NOTOP_FILE,
-        ),
-        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
-        parameters=939_120,
-        activations_per_pixel=106.7,
-        largest_activation_per_pixel=4.7,
-        min_image_size=32,
-        default_dropout=0.2,
-    )
+FAMILY = ModelFamily(
+    name="mobilenetv3small",
+    display_name="MobileNetV3Small",
+    build_base=build_base,
+    preprocessing=identity_preprocessing,
+    preprocessing_layer="mobilenetv3small_preprocess",
+    # The stem is 'conv' + 'conv_bn', the last conv 'conv_1' + 'conv_1_bn'; the activations Keras
+    # names itself ('re_lu_3', 'activation_7') go with the layer before them.
+    units={
+        "stem": "conv(_bn)?$",
+        **{stage: "|".join(map(block_pattern, blocks)) for stage, blocks in STAGES.items()},
+        "top": "conv_1(_bn)?$",
+    },
+    build_head=dense_head,
+    save_weights=save_notop_h5,
+    default_weights=WeightsSource(
+        url=KERAS_WEIGHTS + NOTOP_FILE,
+        checksums={"md5": "d3e8ec802a04aa4fc771ee12a9a9b836"},
+        file_name=NOTOP_FILE,
+    ),
+    # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+    parameters=939_120,
+    activations_per_pixel=106.7,
+    largest_activation_per_pixel=4.7,
+    min_image_size=32,
+    default_dropout=0.2,
 )

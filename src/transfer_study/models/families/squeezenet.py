@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from transfer_study.models.families.base import ModelFamily, WeightsSource
 from transfer_study.models.heads import head_dropout
-from transfer_study.models.registry import ModelFamily, WeightsSource, register
 
 # Fire module number -> (squeeze filters, expand filters per branch).
 FIRE_MODULES = {
@@ -117,33 +117,31 @@ def squeezenet_pool_padding(side: int) -> str:
     return "valid" if side >= 1 else "same"
 
 
-FAMILY = register(
-    ModelFamily(
-        name="squeezenet",
-        display_name="SqueezeNet v1.1",
-        build_base=build_base,
-        preprocessing=preprocessing,
-        preprocessing_layer="rescale",
-        # 'conv1', then 'fire8_squeeze1x1' and the like; pools go with the unit before them.
-        units={"conv1": "conv1$", **{f"fire{n}": f"fire{n}_" for n in FIRE_MODULES}},
-        build_head=conv_head,
-        save_weights=save_weights,
-        default_weights=WeightsSource(
-            url="https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
-            "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            checksums={"sha256": "2d935d8c102ad1232484a77da8e6fbdf3ff4ab608974a0d8b6283115ffff204f"},
-            file_name="squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
-            size=3032184,
-        ),
-        # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
-        parameters=722_496,
-        activations_per_pixel=86.7,
-        largest_activation_per_pixel=15.7,
-        # CIFAR-10 stage 3: about 50 s per epoch of 40,000 images (docs/performance.md).
-        cpu_seconds_per_image_at_32px=0.0013,
-        # The pools' padding adapts to any size (squeezenet_pool_padding).
-        min_image_size=8,
-        default_dropout=0.5,
-        unit_variance_init=True,
-    )
+FAMILY = ModelFamily(
+    name="squeezenet",
+    display_name="SqueezeNet v1.1",
+    build_base=build_base,
+    preprocessing=preprocessing,
+    preprocessing_layer="rescale",
+    # 'conv1', then 'fire8_squeeze1x1' and the like; pools go with the unit before them.
+    units={"conv1": "conv1$", **{f"fire{n}": f"fire{n}_" for n in FIRE_MODULES}},
+    build_head=conv_head,
+    save_weights=save_weights,
+    default_weights=WeightsSource(
+        url="https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
+        "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        checksums={"sha256": "2d935d8c102ad1232484a77da8e6fbdf3ff4ab608974a0d8b6283115ffff204f"},
+        file_name="squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        size=3032184,
+    ),
+    # For the memory a job declares (models/memory.py); tests/test_models.py checks them.
+    parameters=722_496,
+    activations_per_pixel=86.7,
+    largest_activation_per_pixel=15.7,
+    # CIFAR-10 stage 3: about 50 s per epoch of 40,000 images (docs/performance.md).
+    cpu_seconds_per_image_at_32px=0.0013,
+    # The pools' padding adapts to any size (squeezenet_pool_padding).
+    min_image_size=8,
+    default_dropout=0.5,
+    unit_variance_init=True,
 )
