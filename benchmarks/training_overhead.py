@@ -39,7 +39,7 @@ def stage_3() -> dict:
 
 def bare_fit(experiment: dict, arrays: dict) -> list[float]:
     from transfer_study.models.build import build_model
-    from transfer_study.training.loop import compile_model, one_hot
+    from transfer_study.training.compiling import compile_model, one_hot
     from transfer_study.training.runtime import make_deterministic
 
     make_deterministic(0)
@@ -78,7 +78,7 @@ def backup_seconds(experiment: dict, repeats: int = 5) -> float:
     import time
 
     from transfer_study.models.build import build_model
-    from transfer_study.training.loop import compile_model
+    from transfer_study.training.compiling import compile_model
 
     model = build_model(experiment, experiment["num_classes"])
     compile_model(model, experiment)

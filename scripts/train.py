@@ -9,7 +9,8 @@ from transfer_study.data.arrays import load_arrays
 from transfer_study.failures import failure_line, raise_if_injected
 from transfer_study.training.accelerator import require_accelerator
 from transfer_study.training.history import write_history
-from transfer_study.training.loop import finish, input_stamps, save_model_atomically, train
+from transfer_study.training.loop import save_model_atomically, train
+from transfer_study.training.resume import finish, input_stamps
 from transfer_study.training.runtime import device_name, library_versions, make_deterministic
 
 imported = time.perf_counter()

@@ -11,14 +11,9 @@ from test_training import tiny_arrays
 
 from transfer_study.models.build import build_model
 from transfer_study.training.caching import plan_frozen_cache
-from transfer_study.training.loop import (
-    TRAINED_MODEL,
-    _claim_backup,
-    compile_model,
-    dtype_policy,
-    resume_point,
-    train,
-)
+from transfer_study.training.compiling import compile_model, dtype_policy
+from transfer_study.training.loop import train
+from transfer_study.training.resume import TRAINED_MODEL, claim_backup, resume_point
 
 CIFAR_LIKE = {
     "model": "squeezenet",
@@ -118,12 +113,12 @@ def test_a_backup_of_another_model_is_set_aside(tmp_path):
     backup.mkdir()
     (backup / "latest.weights.h5").write_text("weights of the whole model, from before the cache")
     said = []
-    _claim_backup(backup, {"model": "tail", "cached_up_to": "fire7_concat"}, said.append)
+    claim_backup(backup, {"model": "tail", "cached_up_to": "fire7_concat"}, said.append)
     assert not (backup / "latest.weights.h5").exists() and "not resuming the backup" in said[0]
     (aside,) = tmp_path.glob("backup.set-aside-*")  # kept, not deleted
     assert (aside / "latest.weights.h5").read_text().startswith("weights of the whole model")
     assert "it holds another model" in (aside / "SET_ASIDE.txt").read_text()
-    _claim_backup(backup, {"model": "tail", "cached_up_to": "fire7_concat"}, said.append)
+    claim_backup(backup, {"model": "tail", "cached_up_to": "fire7_concat"}, said.append)
     assert len(said) == 1  # the same model again: kept
 
 

@@ -11,7 +11,9 @@ import pytest
 from conftest import kill_at_epoch
 
 from transfer_study.training.evaluation import confusion_matrix, evaluate_predictions, per_class_scores
-from transfer_study.training.loop import read_history, resume_point, train
+from transfer_study.training.history import read_history
+from transfer_study.training.loop import train
+from transfer_study.training.resume import resume_point
 
 EXPERIMENT = {
     "model": "squeezenet",
@@ -263,7 +265,7 @@ def test_class_weight_auto_raises_the_recall_of_a_rare_class(tmp_path):
 TORCH_SMOKE = """
 import numpy as np, keras, sys
 from transfer_study.models.build import build_model
-from transfer_study.training.loop import compile_model
+from transfer_study.training.compiling import compile_model
 assert keras.backend.backend() == "torch"
 experiment = {"model": "squeezenet", "image_size": 32, "trainable": ["fire8", "fire9"],
               "head": {"activation": "softmax"}, "augmentation": {"horizontal_flip": True}}
@@ -291,7 +293,7 @@ def test_torch_backend_builds_trains_saves_and_reloads(tmp_path):
 
 
 def test_history_file_round_trip(tmp_path):
-    from transfer_study.training.loop import write_history
+    from transfer_study.training.history import write_history
 
     rows = [{"epoch": 1, "loss": 0.5, "accuracy": 0.8, "val_loss": 0.6, "val_accuracy": 0.7,
              "seconds": 1.5}]  # fmt: skip
@@ -459,7 +461,7 @@ def test_best_weights_written_with_a_backup_come_back_in_a_new_process(tmp_path)
     """A resumed run whose best epoch came before the backup takes the best weights from the file."""
     import keras
 
-    from transfer_study.training.loop import ResumableEarlyStopping
+    from transfer_study.training.resume import ResumableEarlyStopping
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     best = [np.full(w.shape, 0.5, dtype="float32") for w in model.get_weights()]

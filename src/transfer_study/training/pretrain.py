@@ -52,7 +52,7 @@ def pretrain_backbone(spec: dict, destination: Path, log=print) -> dict:
     import keras
 
     from transfer_study.models.build import build_model
-    from transfer_study.training.loop import compile_model, one_hot
+    from transfer_study.training.compiling import compile_model, one_hot
 
     keras.utils.set_random_seed(spec["seed"])
     experiment = {
