@@ -158,6 +158,7 @@ def model_job_memory(trains=False, batch_size=None, exports=False, experiment_of
 RESULTS = config["results"]
 RESOURCES = config["resources"]
 LOGS = f"{RESULTS}/logs"
+REPORT = f"{RESULTS}/report"
 
 # A file below `resources` that no download wrote (placed or replaced by hand) is checked against the
 # config before anything reads it; one that does not verify is set aside and fetched again.
@@ -289,67 +290,11 @@ def source_named_by_path(wildcards):
     raise WorkflowError(f"no source has path {wildcards.path!r}")
 
 
-def download_spec(wildcards):
-    source = config["sources"][source_named_by_path(wildcards)]
-    return {key: source.get(key) for key in ("url", "checksums", "size")}
-
-
-def synthetic_code(wildcards):
-    source = config["sources"][source_named_by_path(wildcards)]
-    return registry_code(
-        "synthetic_archive", dataset_formats=[source["synthetic"]["format"]]
-    )
-
-
-def synthetic_spec(wildcards):
-    return study_config.canonical_json(
-        config["sources"][source_named_by_path(wildcards)]["synthetic"]
-    )
-
-
-def pretrain_code(wildcards):
-    source = config["sources"][source_named_by_path(wildcards)]
-    return registry_code("pretrain_backbone", models=[source["pretrain"]["model"]])
-
-
-def pretrain_spec(wildcards):
-    return study_config.canonical_json(
-        config["sources"][source_named_by_path(wildcards)]["pretrain"]
-    )
-
-
 # --- datasets --------------------------------------------------------------------------------------
 
 
 def dataset_file(dataset, size, suffix):
     return f"{RESULTS}/data/{dataset}-{size}px.{suffix}"
-
-
-def dataset_archives(wildcards):
-    splits = config["datasets"][wildcards.dataset]["splits"]
-    return {split: source_path(source) for split, source in splits.items()}
-
-
-def dataset_directories(wildcards):
-    """{split key: folder} of the dataset's directory sources, which the script reads in place."""
-    splits = config["datasets"][wildcards.dataset]["splits"]
-    return {
-        split: config["sources"][source]["directory"]
-        for split, source in splits.items()
-        if source in DIRECTORY_RECORDS
-    }
-
-
-def preprocess_code(wildcards):
-    return registry_code(
-        "preprocess", dataset_formats=[config["datasets"][wildcards.dataset]["format"]]
-    )
-
-
-def preprocessing_spec(wildcards):
-    return study_config.canonical_json(
-        study_config.preprocessing_spec(config, wildcards.dataset)
-    )
 
 
 # --- experiments -----------------------------------------------------------------------------------
@@ -377,10 +322,8 @@ def run_dir(name, seed):
     return f"{RESULTS}/runs/{name}/seed{seed}"
 
 
-def training_spec(wildcards):
-    return study_config.canonical_json(
-        study_config.training_spec(config, wildcards.experiment)
-    )
+# One run's folder as a rule's pattern: the train, evaluate and export rules' files are named in it.
+RUN = run_dir("{experiment}", "{seed}")
 
 
 def data_file_of(name):
@@ -390,11 +333,6 @@ def data_file_of(name):
 
 def experiment_data(wildcards):
     return data_file_of(wildcards.experiment)
-
-
-def experiment_weights(wildcards):
-    name = experiment(wildcards.experiment)["weights"]
-    return [source_path(name)] if name else []
 
 
 def failed_before(name, seed):
@@ -437,25 +375,6 @@ def run_files(name):
     return [
         f"{run_dir(experiment_name, seed)}/{name}" for experiment_name, seed in runs()
     ]
-
-
-def model_card_spec(wildcards):
-    """What the model cards say of the config: each experiment as it trains, and its weights' source."""
-    weights = {
-        name: {
-            key: source[key]
-            for key in ("url", "checksums", "pretrain", "path")
-            if key in source
-        }
-        for name, source in config["sources"].items()
-        if study_config.source_kind(source) in ("download", "pretrain")
-    }
-    return study_config.canonical_json(
-        {
-            "experiments": {name: experiment(name) for name in EXPERIMENTS},
-            "weights": weights,
-        }
-    )
 
 
 def final_outputs():
@@ -510,247 +429,3 @@ def check_accelerator():
     else:
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")
         say(accelerator.no_gpu_message(backend, device, hours, len(to_do)))
-
-
-def experiments_table_spec(wildcards):
-    """What the summary table shows of the config: every experiment as resolved (what happens to a
-    run after its training, its exports, is no part of the table), and the seeds."""
-    shown = {
-        name: {
-            key: value
-            for key, value in experiment(name).items()
-            if key not in study_config.AFTER_TRAINING_KEYS
-        }
-        for name in EXPERIMENTS
-    }
-    return study_config.canonical_json(
-        {
-            "seeds": SEEDS,
-            "experiments": shown,
-            "grids": GRID_SPECS,
-        }
-    )
-
-
-# ---- report: figures and the report's inputs ----
-REPORT = f"{RESULTS}/report"
-FIGURES = f"{REPORT}/figures"
-TEMPLATES = "report/templates"
-STRINGS = "report/strings.yaml"
-CLAIMS = "config/claims.yaml"
-
-# The write-ups' claims name experiments by their keys: one renamed in the config leaves its claims
-# unchecked, which the report says and this line warns about before any job runs.
-try:
-    _claims_warning = report_claims.planning_warning(
-        report_claims.load_claims(CLAIMS),
-        EXPERIMENTS,
-        CLAIMS,
-        studies={experiment(name)["study"] for name in EXPERIMENTS},
-    )
-except report_claims.ClaimsError as error:
-    raise config_error([line.strip() for line in str(error).splitlines()[1:]])
-if _claims_warning:
-    say(_claims_warning)
-
-
-def study_experiments(study):
-    return [name for name in WRITTEN if experiment(name)["study"] == study]
-
-
-def studies():
-    return sorted({experiment(name)["study"] for name in WRITTEN})
-
-
-def figure_groups():
-    """(study, group) of every curves figure: experiments of one group share a figure."""
-    return sorted(
-        {(experiment(n)["study"], experiment(n)["group"] or n) for n in WRITTEN}
-    )
-
-
-def group_members(study, group):
-    return [
-        n for n in study_experiments(study) if (experiment(n)["group"] or n) == group
-    ]
-
-
-def group_histories(wildcards):
-    members = group_members(wildcards.study, wildcards.group)
-    return {
-        f"{name}@{seed}": f"{run_dir(name, seed)}/history.csv"
-        for name, seed in runs(members)
-    }
-
-
-def group_labels(wildcards):
-    """[name, label] pairs in config order (a list, so the canonical JSON keeps the order)."""
-    members = group_members(wildcards.study, wildcards.group)
-    return study_config.canonical_json(
-        [[name, experiment(name)["label"]] for name in members]
-    )
-
-
-def study_metrics(wildcards):
-    return [
-        f"{run_dir(name, seed)}/metrics.json"
-        for name, seed in runs(study_experiments(wildcards.study))
-    ]
-
-
-def study_predictions(wildcards):
-    return [
-        f"{run_dir(name, seed)}/predictions.csv"
-        for name, seed in runs(study_experiments(wildcards.study))
-    ]
-
-
-def study_datasets(wildcards):
-    """The preprocessed file of each dataset the study's experiments read (for the thumbnails)."""
-    return sorted({data_file_of(name) for name in study_experiments(wildcards.study)})
-
-
-def study_run_files(wildcards):
-    """[experiment, seed, its predictions.csv, its dataset's file] of every run of the study."""
-    return study_config.canonical_json(
-        [
-            [
-                name,
-                seed,
-                f"{run_dir(name, seed)}/predictions.csv",
-                data_file_of(name),
-            ]
-            for name, seed in runs(study_experiments(wildcards.study))
-        ]
-    )
-
-
-def study_labels(wildcards):
-    names = study_experiments(wildcards.study)
-    return study_config.canonical_json(
-        [[name, experiment(name)["label"]] for name in names]
-    )
-
-
-def figure_files(suffix):
-    names = [f"curves-{study}-{group}" for study, group in figure_groups()]
-    names += [
-        f"{kind}-{study}"
-        for kind in ("confusion", "reproduced", "mistakes")
-        for study in studies()
-    ]
-    names += [f"grid-{grid}" for grid in GRIDS]
-    return {name: f"{FIGURES}/{name}.{suffix}" for name in names}
-
-
-def grid_metrics(wildcards):
-    """The metrics of every run of one grid's experiments."""
-    names = list(GRIDS[wildcards.grid].points)
-    return [f"{run_dir(name, seed)}/metrics.json" for name, seed in runs(names)]
-
-
-def grid_spec(wildcards):
-    return study_config.canonical_json(GRID_SPECS[wildcards.grid])
-
-
-def dataset_stats():
-    sizes = {
-        (experiment(n)["dataset"], experiment(n)["image_size"]) for n in EXPERIMENTS
-    }
-    return [
-        dataset_file(dataset, size, "stats.json") for dataset, size in sorted(sizes)
-    ]
-
-
-def training_benchmarks():
-    return [
-        f"{BENCHMARKS}/{rule}/{name}/seed{seed}.tsv"
-        for rule in ("train", "evaluate")
-        for name, seed in runs()
-    ]
-
-
-def report_spec(wildcards):
-    """What the report says about the config: experiments as resolved, seeds, demo flag, language."""
-    return study_config.canonical_json(
-        {
-            "experiments": {name: experiment(name) for name in EXPERIMENTS},
-            "order": WRITTEN,
-            # The data set formats name the data in the method's sentences.
-            "datasets": {
-                name: {"format": config["datasets"][name]["format"]}
-                for name in sorted({experiment(n)["dataset"] for n in EXPERIMENTS})
-            },
-            "failed_runs": [list(run) for run in FAILED_RUNS],
-            "seeds": SEEDS,
-            "demo": config["demo"],
-            # Only what the report's words depend on: whether the PDF is built does not change them.
-            "report": {"language": config["report"]["language"]},
-            "config_digest": CONFIG_DIGEST,
-            "grids": GRID_SPECS,
-        }
-    )
-
-
-# --- prediction sets ------------------------------------------------------------------------------
-
-
-def prediction_spec(name):
-    spec = config["predict"][name]
-    return spec["experiment"], spec.get("seed", config["seeds"][0])
-
-
-def prediction_inputs(wildcards):
-    """The run's model and class names, and the images' source: its file, or a folder's record (which
-    changes when an image is added, removed or edited)."""
-    experiment_name, seed = prediction_spec(wildcards.name)
-    return {
-        "model": f"{run_dir(experiment_name, seed)}/model.keras",
-        "metrics": f"{run_dir(experiment_name, seed)}/metrics.json",
-        "images": source_path(config["predict"][wildcards.name]["images"]),
-    }
-
-
-def prediction_images(wildcards):
-    """Where the images are read: a `directory:` source in place, else the source's file."""
-    source = config["predict"][wildcards.name]["images"]
-    if source in DIRECTORY_RECORDS:
-        return config["sources"][source]["directory"]
-    return source_path(source)
-
-
-# Exports (rules/export.smk); the schema names the formats (tests/test_export.py: the exporter's too).
-EXPORT_FORMATS = SCHEMA["$defs"]["export_formats"]["items"]["enum"]
-
-
-def exported_formats(name):
-    """The formats an experiment asks for, in the config's order."""
-    return study_config.export_plan(experiment(name), SEEDS)[0]
-
-
-EXPORTED = [name for name in EXPERIMENTS if exported_formats(name)]
-
-
-def export_checks():
-    """Each exported run's check.json, in the order of runs() (known failures left out)."""
-    if not EXPORTED:
-        return []
-    seeds = {
-        name: study_config.export_plan(experiment(name), SEEDS)[1] for name in EXPORTED
-    }
-    return [
-        f"{run_dir(name, seed)}/export/check.json"
-        for name, seed in runs(EXPORTED)
-        if seed in seeds[name]
-    ]
-
-
-def export_precision(wildcards):
-    return experiment(wildcards.experiment)["precision"]
-
-
-def run_export_checks(wildcards):
-    return [
-        f"{run_dir(wildcards.experiment, wildcards.seed)}/export/{name}.check.json"
-        for name in exported_formats(wildcards.experiment)
-    ]

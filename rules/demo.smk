@@ -2,6 +2,9 @@
 # briefly pretrained on a synthetic task and saved in the layouts of the published weight files.
 
 
+include: "inputs/demo.smk"
+
+
 localrules:
     synthetic_archive,
 

@@ -2,6 +2,9 @@
 # a fixed path below `resources` that a user without internet may also fill by hand.
 
 
+include: "inputs/download.smk"
+
+
 localrules:
     download,
 

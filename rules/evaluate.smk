@@ -1,19 +1,23 @@
 # Test-set metrics per job, and one table of every experiment and seed.
 
+
+include: "inputs/evaluate.smk"
+
+
 # Images per prediction batch in evaluation: throughput, and no effect on the numbers' meaning.
 EVALUATION_BATCH = 256
 
 
 rule evaluate:
     input:
-        model=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras",
-        history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
-        summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
+        model=rules.train.output.model,
+        history=rules.train.output.history,
+        summary=rules.train.output.summary,
         data=experiment_data,
         code=experiment_code("evaluate"),
     output:
-        metrics=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/metrics.json",
-        predictions=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/predictions.csv",
+        metrics=f"{RUN}/metrics.json",
+        predictions=f"{RUN}/predictions.csv",
     log:
         f"{LOGS}/evaluate/{{experiment}}/seed{{seed}}.log",
     benchmark:

@@ -2,16 +2,17 @@
 # checked against the Keras model in the format's own runtime; then one check.json per run.
 
 
+include: "inputs/export.smk"
+
+
 rule export_model:
     input:
         model=rules.train.output.model,
         data=experiment_data,
         code=experiment_code("export_model"),
     output:
-        artifact=directory(
-            f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/export/{{format}}"
-        ),
-        check=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/export/{{format}}.check.json",
+        artifact=directory(f"{RUN}/export/{{format}}"),
+        check=f"{RUN}/export/{{format}}.check.json",
     log:
         f"{LOGS}/export/{{experiment}}/seed{{seed}}/{{format}}.log",
     benchmark:
@@ -41,7 +42,7 @@ rule export_checks:
         checks=run_export_checks,
         code=script_code("export_checks"),
     output:
-        f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/export/check.json",
+        f"{RUN}/export/check.json",
     log:
         f"{LOGS}/export/{{experiment}}/seed{{seed}}/check.log",
     wildcard_constraints:

@@ -1,5 +1,9 @@
 # Configured prediction sets: a source's images classified by one trained run (transfer_study.predict).
 
+
+include: "inputs/predict.smk"
+
+
 # Images per batch: transfer_study.predict's default.
 PREDICTION_BATCH = 64
 

@@ -1,6 +1,9 @@
 # Archives -> one compressed .npz of uint8 images and integer labels per dataset and image size.
 
 
+include: "inputs/preprocess.smk"
+
+
 rule preprocess:
     input:
         unpack(dataset_archives),

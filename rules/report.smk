@@ -1,6 +1,9 @@
 # Figures, the report's context (every number it shows), and the report in HTML and PDF.
 
 
+include: "inputs/report.smk"
+
+
 localrules:
     model_cards,
     report_context,

@@ -2,15 +2,18 @@
 # editing one experiment in the config retrains that experiment and nothing else.
 
 
+include: "inputs/train.smk"
+
+
 rule train:
     input:
         data=experiment_data,
         weights=experiment_weights,
         code=experiment_code("train"),
     output:
-        model=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/model.keras",
-        history=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/history.csv",
-        summary=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/train.json",
+        model=f"{RUN}/model.keras",
+        history=f"{RUN}/history.csv",
+        summary=f"{RUN}/train.json",
     log:
         f"{LOGS}/train/{{experiment}}/seed{{seed}}.log",
     benchmark:
@@ -27,6 +30,6 @@ rule train:
     params:
         experiment=training_spec,
         # Resume state of a killed job; removed when the job finishes.
-        backup=f"{RESULTS}/runs/{{experiment}}/seed{{seed}}/backup",
+        backup=f"{RUN}/backup",
     script:
         "../scripts/train.py"
