@@ -14,8 +14,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transfer_study import config as study_config  # noqa: E402
-from transfer_study import grids as study_grids  # noqa: E402
-from transfer_study.failures import known_failure  # noqa: E402
+from transfer_study import planning  # noqa: E402
 from transfer_study.imports import module_file, reached_modules  # noqa: E402
 from transfer_study.training.runtime import JOB_ENVIRONMENT  # noqa: E402
 from transfer_study.data.verified import verify_present_sources  # noqa: E402
@@ -32,7 +31,6 @@ for (
 from transfer_study.training import accelerator  # noqa: E402
 from transfer_study import console  # noqa: E402
 from transfer_study.report import pdf as report_pdf  # noqa: E402
-from transfer_study.report import claims as report_claims  # noqa: E402
 
 # The code inputs name this checkout's files: planning must run the same ones. A package imported
 # before the Snakefile ran (by a plugin, say) would come from wherever it was installed from instead.
@@ -55,52 +53,39 @@ def config_error(lines):
     )
 
 
-# Every schema violation first, each with its key path and the allowed keys or values; then
-# Snakemake's own validation fills the defaults in (it would crash on a value of the wrong type).
-# Before that, grids add their experiments (transfer_study/grids.py, which names a grid's own problems
-# by its key), so that these go through the same checks as the experiments written by hand.
-with open(Path(workflow.basedir) / "config/schema.yaml") as handle:
-    SCHEMA = yaml.safe_load(handle)
-GRIDS, problems = study_grids.expand_grids(config, SCHEMA)
-problems += study_config.schema_errors(config, SCHEMA)
-if problems:
-    raise config_error(problems)
-validate(config, schema="../config/schema.yaml", set_default=True)
-try:
-    study_config.check_config(config)
-except study_config.ConfigError as error:
-    lines = [line.strip() for line in str(error).splitlines()[1:]]
-    raise config_error(study_grids.blame(lines, GRIDS))
-
-
-# Of the config as the user wrote it (defaults filled in), before anything below adds to it, and
-# without the keys that change how the run goes but not its results.
-CONFIG_DIGEST = study_config.digest(study_config.without_run_settings(config))
-
-# The PDF report: built or not, decided here, before any job runs (see transfer_study/report/pdf.py).
-# Only where the user started the workflow: a cluster job parsing this again on a node without TeX
-# builds no PDF anyway (compile_pdf is a local rule).
-USES_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-try:
-    if workflow.exec_mode == ExecMode.DEFAULT:
-        PDF = report_pdf.plan_pdf(
-            config["report"]["pdf"], shutil.which("latexmk"), USES_CONDA
-        )
-    else:
-        PDF = report_pdf.PdfPlan(False, "not planned inside a job")
-except report_pdf.PdfUnavailable as error:
-    raise config_error([str(error)])
-
-
 def say(line):
     """One line on the console from the process the user started (not from jobs that re-read this)."""
     if workflow.exec_mode == ExecMode.DEFAULT:
         print(line, file=sys.stderr)
 
 
-if not PDF.build:
-    say(report_pdf.skipped_message(PDF))
-for line in study_grids.plan_lines(GRIDS, config["seeds"]):
+# The config checked (grids expanded, defaults filled in by Snakemake's validation), the PDF decided,
+# the runs not retried and the claims checked, before any job is planned (transfer_study/planning.py).
+with open(Path(workflow.basedir) / "config/schema.yaml") as handle:
+    SCHEMA = yaml.safe_load(handle)
+CLAIMS = "config/claims.yaml"
+try:
+    PLAN = planning.plan_study(
+        config,
+        SCHEMA,
+        lambda checked: validate(
+            checked, schema="../config/schema.yaml", set_default=True
+        ),
+        in_main_process=workflow.exec_mode == ExecMode.DEFAULT,
+        latexmk=shutil.which("latexmk"),
+        uses_conda=DeploymentMethod.CONDA
+        in workflow.deployment_settings.deployment_method,
+        claims_path=CLAIMS,
+    )
+except planning.PlanningError as error:
+    raise config_error(error.problems)
+GRIDS, PDF, FAILED_RUNS, CONFIG_DIGEST = (
+    PLAN.grids,
+    PLAN.pdf,
+    PLAN.failed_runs,
+    PLAN.config_digest,
+)
+for line in PLAN.messages:
     say(line)
 # The HTML's provenance says whether the PDF was built. Scripts see the config, but it is no rerun
 # trigger: TeX appearing later builds the PDF alone, without rendering the HTML again.
@@ -319,7 +304,7 @@ def experiment_code(script):
 
 
 def run_dir(name, seed):
-    return f"{RESULTS}/runs/{name}/seed{seed}"
+    return planning.run_folder(RESULTS, name, seed)
 
 
 # One run's folder as a rule's pattern: the train, evaluate and export rules' files are named in it.
@@ -333,27 +318,6 @@ def data_file_of(name):
 
 def experiment_data(wildcards):
     return data_file_of(wildcards.experiment)
-
-
-def failed_before(name, seed):
-    """A run whose last training attempt failed with this very experiment (see failures.py)."""
-    spec = study_config.training_spec(config, name)
-    return known_failure(
-        f"{LOGS}/train/{name}/seed{seed}.log",
-        f"{run_dir(name, seed)}/model.keras",
-        spec,
-    )
-
-
-# Runs that failed before with an unchanged experiment are reported as failed, not tried again.
-FAILED_RUNS = [(n, s) for n in EXPERIMENTS for s in SEEDS if failed_before(n, s)]
-for name, seed in FAILED_RUNS:
-    print(
-        f"Not retried: {name} seed {seed} failed with this config before (see "
-        f"{LOGS}/train/{name}/seed{seed}.log); the report lists it as failed. Change the "
-        "experiment or delete that log to train it again.",
-        file=sys.stderr,
-    )
 
 
 def runs(names=None):

@@ -168,9 +168,18 @@ def test_plotting_code_edit_redraws_without_retraining(finished):
 
 
 def test_a_module_reached_only_through_another_reruns_the_jobs_whose_code_reaches_it(finished):
-    """caching.py is named by no script: training.py imports it, and the pretraining reaches training."""
+    """No script names caching.py or compiling.py: the training loop imports both, the demo's
+    pretraining compiling.py alone."""
     caching = finished / "src/transfer_study/training/caching.py"
-    caching.write_text(caching.read_text() + "\n# an edit\n")
+    written = caching.read_text()
+    caching.write_text(written + "\n# an edit\n")
+    jobs = planned(finished)
+    assert len(rules_of(jobs, "train")) == RUNS
+    assert rules_of(jobs, "pretrain_backbone") == set()
+    assert rules_of(jobs, "preprocess") == set() and rules_of(jobs, "synthetic_archive") == set()
+    caching.write_text(written)
+    compiling = finished / "src/transfer_study/training/compiling.py"
+    compiling.write_text(compiling.read_text() + "\n# an edit\n")
     jobs = planned(finished)
     assert len(rules_of(jobs, "train")) == RUNS
     assert len(rules_of(jobs, "pretrain_backbone")) == 2

@@ -5,22 +5,6 @@
 FIGURES = f"{REPORT}/figures"
 TEMPLATES = "report/templates"
 STRINGS = "report/strings.yaml"
-CLAIMS = "config/claims.yaml"
-
-
-# The write-ups' claims name experiments by their keys: one renamed in the config leaves its claims
-# unchecked, which the report says and this line warns about before any job runs.
-try:
-    _claims_warning = report_claims.planning_warning(
-        report_claims.load_claims(CLAIMS),
-        EXPERIMENTS,
-        CLAIMS,
-        studies={experiment(name)["study"] for name in EXPERIMENTS},
-    )
-except report_claims.ClaimsError as error:
-    raise config_error([line.strip() for line in str(error).splitlines()[1:]])
-if _claims_warning:
-    say(_claims_warning)
 
 
 def study_experiments(study):

@@ -24,7 +24,12 @@ AFTER_TRAINING_KEYS = ("export",)
 
 
 class ConfigError(ValueError):
-    """A config that passed the schema but does not hold together."""
+    """A config that passed the schema but does not hold together: one line per problem in `problems`,
+    each starting with the key it is about (the message lists them all under a heading)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems is not None else [message]
 
 
 # Top-level keys (and report.pdf) that change how a run goes, never what it computes or reports.
@@ -58,7 +63,7 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
     """Every schema violation as `key.path: what is wrong`, with the allowed keys or values."""
     import jsonschema
 
-    validator = _strict_validator(jsonschema)(schema)
+    validator = strict_validator(jsonschema)(schema)
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
         where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
@@ -81,7 +86,7 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
     return messages
 
 
-def _strict_validator(jsonschema):
+def strict_validator(jsonschema):
     """JSON Schema's types, stricter where a float would slip through: an integer is written as one
     (2.0 is not 2: counts, sizes and seeds slice arrays), and a number is finite (no .nan, no .inf)."""
 
@@ -192,7 +197,7 @@ def check_config(config: dict) -> None:
     errors += _prediction_errors(config)
     errors += _export_errors(config)
     if errors:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(errors))
+        raise ConfigError("invalid config:\n  " + "\n  ".join(errors), errors)
 
 
 def _folder_errors(config: dict) -> list[str]:

@@ -26,7 +26,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from transfer_study.config import PRESENTATION_KEYS, _strict_validator
+from transfer_study.config import PRESENTATION_KEYS, strict_validator
 
 DEFAULT_LIMIT = 200
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -266,8 +266,8 @@ def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[str]
         return {}, []
     written = dict(experiments)  # the experiments written by hand, before any grid adds to them
     definitions = {"$defs": schema["$defs"]}
-    grid_validator = _strict_validator(jsonschema)({**schema["$defs"]["grid"], **definitions})
-    validator = _strict_validator(jsonschema)({**schema["$defs"]["experiment"], **definitions})
+    grid_validator = strict_validator(jsonschema)({**schema["$defs"]["grid"], **definitions})
+    validator = strict_validator(jsonschema)({**schema["$defs"]["experiment"], **definitions})
     limit = config.get("max_grid_experiments", DEFAULT_LIMIT)
     limit = limit if isinstance(limit, int) else DEFAULT_LIMIT
     grids, problems, owner = {}, [], {}

@@ -27,7 +27,12 @@ LANGUAGES = ("en", "pt")
 
 
 class ClaimsError(ValueError):
-    """A claims file the report cannot judge."""
+    """A claims file the report cannot judge: one line per problem in `problems`, each naming the file
+    and the claim (the message lists them all under a heading)."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("invalid claims:\n  " + "\n  ".join(problems))
+        self.problems = list(problems)
 
 
 KEYS = {"id", "section", "metric", "metrics", "margin", *LANGUAGES, *FORMS}
@@ -39,7 +44,7 @@ def load_claims(path) -> dict[str, list[dict]]:
     with open(path) as handle:
         studies = yaml.safe_load(handle) or {}
     if not isinstance(studies, dict):
-        raise ClaimsError(f"invalid claims:\n  {path}: expected a mapping of studies to their claims")
+        raise ClaimsError([f"{path}: expected a mapping of studies to their claims"])
     problems, seen = [], set()
     for study, block in studies.items():
         if not isinstance(block, dict) or not isinstance(block.get("claims", []), list):
@@ -61,7 +66,7 @@ def load_claims(path) -> dict[str, list[dict]]:
             seen.add(name)
             problems += [f"{where}: {problem}" for problem in claim_problems(claim)]
     if problems:
-        raise ClaimsError("invalid claims:\n  " + "\n  ".join(problems))
+        raise ClaimsError(problems)
     return {study: block.get("claims", []) for study, block in studies.items()}
 
 
