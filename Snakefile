@@ -17,6 +17,10 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/inputs/resources.smk"
+include: "rules/inputs/code.smk"
+include: "rules/inputs/sources.smk"
+include: "rules/inputs/workflow.smk"
 include: "rules/download.smk"
 include: "rules/demo.smk"
 include: "rules/preprocess.smk"

@@ -43,7 +43,7 @@ localrules:
 
 rule aggregate:
     input:
-        metrics=metrics_files(),
+        metrics=run_files("metrics.json"),
         # The summary runs no format's or model's code; it reaches them only through the config module.
         code=registry_code("aggregate", dataset_formats=[], models=[]),
     output:

@@ -110,7 +110,7 @@ rule plot_mistakes:
 
 rule model_cards:
     input:
-        metrics=metrics_files(),
+        metrics=run_files("metrics.json"),
         summaries=run_files("train.json"),
         models=run_files("model.keras"),
         exports=export_checks(),
@@ -157,7 +157,7 @@ rule plot_grid:
 
 rule report_context:
     input:
-        metrics=metrics_files(),
+        metrics=run_files("metrics.json"),
         stats=dataset_stats(),
         benchmarks=training_benchmarks(),
         exports=export_checks(),

@@ -158,7 +158,7 @@ def report_spec(wildcards):
             "demo": config["demo"],
             # Only what the report's words depend on: whether the PDF is built does not change them.
             "report": {"language": config["report"]["language"]},
-            "config_digest": CONFIG_DIGEST,
+            "config_digest": PLAN.config_digest,
             "grids": GRID_SPECS,
         }
     )
