@@ -304,3 +304,33 @@ def test_a_hand_written_experiment_name_longer_than_a_folder_name_may_be_is_an_e
         f"experiments: the name {'x' * 40!r}... has 300 characters, more than a folder name may have (255); "
         "shorten it"
     ]
+
+
+def test_blame_reads_where_a_problem_is_from_its_path_not_its_text():
+    """A problem of a grid's experiment is named by the grid's axis or base from its key path; the
+    experiment's name holds dots and the message a colon, and nothing is read back from the text."""
+    import pickle
+
+    from transfer_study.problems import Problem, at
+
+    config = yaml.safe_load((REPO / "config/demo.yaml").read_text())
+    found = expanded(config)
+    point = next(
+        name for name, values in found["cifar10-grid"].points.items() if values["trainable"] != "none"
+    )
+    assert "." in point
+    axis_problem = at("experiments", point, "trainable", message="unknown unit fire10: see the list")
+    base_problem = at("experiments", point, "export", "seeds", message="7 is not among the seeds")
+    elsewhere = at("experiments", "beans-2", "trainable", message="unknown unit")
+    blamed = grids.blame([axis_problem, base_problem, elsewhere, "a line of text as it is"], found)
+    assert blamed == [
+        "grids.cifar10-grid.axes.trainable: value fire8+fire9: unknown unit fire10: see the list",
+        "grids.cifar10-grid.base.export.seeds: 7 is not among the seeds",
+        "experiments.beans-2.trainable: unknown unit",
+        "a line of text as it is",
+    ]
+    assert blamed[0].path == ("grids", "cifar10-grid", "axes", "trainable")
+    # A Problem is its line of text, and keeps its parts through a copy or a pickle.
+    again = pickle.loads(pickle.dumps(axis_problem))
+    assert isinstance(again, Problem) and again == axis_problem and again.path == axis_problem.path
+    assert str(at(message="the file is empty")) == "(top level): the file is empty"

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src/transfer_study"
 
 # Helpers that import no stage: any module may use them.
-FOUNDATION = {"checksums", "console", "digests", "failures", "files", "imports", "registry"}
+FOUNDATION = {"checksums", "console", "digests", "failures", "files", "imports", "problems", "registry"}
 STAGES = ("data", "models", "training", "report")
 # Above the stages: what plans the workflow and the user-facing tools built from every stage.
 APPLICATION = {"config", "grids", "planning", "export", "predict"}

@@ -15,6 +15,7 @@ from transfer_study.data.formats import registry as formats
 from transfer_study.data.formats.cifar10_tar import CIFAR10_TRAIN_IMAGES_PER_CLASS  # noqa: F401 - benchmarks
 from transfer_study.digests import canonical_json, digest  # noqa: F401 - used by the rules and the report
 from transfer_study.models import registry as model_registry
+from transfer_study.problems import Problem, at
 
 # Keys that only name or describe an experiment in the report: they never reach the training job, so
 # renaming a label does not retrain anything.
@@ -59,14 +60,13 @@ def _pretrained_model(source: dict) -> str | None:
     return source.get("pretrain", {}).get("model")
 
 
-def schema_errors(config: dict, schema: dict) -> list[str]:
-    """Every schema violation as `key.path: what is wrong`, with the allowed keys or values."""
+def schema_errors(config: dict, schema: dict) -> list[Problem]:
+    """Every schema violation at its key path, with the allowed keys or values."""
     import jsonschema
 
     validator = strict_validator(jsonschema)(schema)
     messages = []
     for error in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
-        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
         message = error.message
         if error.validator == "type" and isinstance(error.instance, float):
             message = _float_message(error.instance, error.validator_value)
@@ -82,7 +82,7 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
             options = [option.get("description") or option.get("enum") or option.get("type")
                        for option in error.validator_value]  # fmt: skip
             message = f"{error.instance!r} is none of the allowed forms: {options}"
-        messages.append(f"{where}: {message}")
+        messages.append(at(*error.absolute_path, message=message))
     return messages
 
 
@@ -144,8 +144,16 @@ def check_config(config: dict) -> None:
             real = Path(directory).resolve()
             if real in folders:
                 errors.append(
-                    f"sources.{name}.directory: {directory!r} is the folder of sources.{folders[real][0]} "
-                    f"({folders[real][1]!r}) under another spelling; every source needs its own folder"
+                    at(
+                        "sources",
+                        name,
+                        "directory",
+                        message=(
+                            f"{directory!r} is the folder of sources.{folders[real][0]} "
+                            f"({folders[real][1]!r}) under another spelling; every source needs its own "
+                            "folder"
+                        ),
+                    )
                 )
             folders.setdefault(real, (name, directory))
         if "path" not in source:
@@ -153,13 +161,28 @@ def check_config(config: dict) -> None:
         relative = PurePosixPath(source["path"].replace("\\", "/"))
         if relative.is_absolute() or ".." in relative.parts or PureWindowsPath(source["path"]).drive:
             errors.append(
-                f"sources.{name}.path: {source['path']!r} leaves the resources folder; give a path "
-                "relative to it, without '..'"
+                at(
+                    "sources",
+                    name,
+                    "path",
+                    message=(
+                        f"{source['path']!r} leaves the resources folder; give a path relative to it, "
+                        "without '..'"
+                    ),
+                )
             )
         if source["path"] in paths:
             errors.append(
-                f"sources.{name}.path: {source['path']!r} is also the path of "
-                f"sources.{paths[source['path']]}; every source needs its own file"
+                at(
+                    "sources",
+                    name,
+                    "path",
+                    message=(
+                        f"{source['path']!r} is also the path of sources.{paths[source['path']]}; every "
+                        "source "
+                        "needs its own file"
+                    ),
+                )
             )
         paths[source["path"]] = name
     for name, dataset in datasets.items():
@@ -168,56 +191,79 @@ def check_config(config: dict) -> None:
         for source in sorted({source for source in split_sources if split_sources.count(source) > 1}):
             sharing = [split for split, used in dataset["splits"].items() if used == source]
             errors.append(
-                f"datasets.{name}.splits: {', '.join(sharing)} all read source {source!r}; every split "
-                "needs its own archive, or the model is tested on images it trained on"
+                at(
+                    "datasets",
+                    name,
+                    "splits",
+                    message=(
+                        f"{', '.join(sharing)} all read source {source!r}; every split needs its own "
+                        "archive, "
+                        "or the model is tested on images it trained on"
+                    ),
+                )
             )
         for split, source in dataset["splits"].items():
             if source not in sources:
                 errors.append(
-                    f"datasets.{name}.splits.{split}: unknown source {source!r}; "
-                    f"defined sources: {_choices(sources)}"
+                    at(
+                        "datasets",
+                        name,
+                        "splits",
+                        split,
+                        message=(f"unknown source {source!r}; defined sources: {_choices(sources)}"),
+                    )
                 )
     for name, experiment in config["experiments"].items():
-        where = f"experiments.{name}"
+        where = ("experiments", name)
         if experiment["dataset"] not in datasets:
             errors.append(
-                f"{where}.dataset: unknown dataset {experiment['dataset']!r}; "
-                f"defined datasets: {_choices(datasets)}"
+                at(
+                    *where,
+                    "dataset",
+                    message=(
+                        f"unknown dataset {experiment['dataset']!r}; defined datasets: {_choices(datasets)}"
+                    ),
+                )
             )
         if experiment["model"] not in model_registry.FAMILIES:
-            errors.append(f"{where}.model: {_unknown_model(experiment['model'])}")
+            errors.append(at(*where, "model", message=_unknown_model(experiment["model"])))
         else:
             errors += _model_errors(where, experiment, config)
         errors += _class_weight_errors(where, experiment, config)
     for name, source in sources.items():
         model = _pretrained_model(source)
         if model is not None and model not in model_registry.FAMILIES:
-            errors.append(f"sources.{name}.pretrain.model: {_unknown_model(model)}")
+            errors.append(at("sources", name, "pretrain", "model", message=_unknown_model(model)))
     errors += _batch_size_errors(config)
     errors += _prediction_errors(config)
     errors += _export_errors(config)
     if errors:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(errors), errors)
+        raise ConfigError("invalid config:\n  " + "\n  ".join(map(str, errors)), errors)
 
 
-def _folder_errors(config: dict) -> list[str]:
+def _folder_errors(config: dict) -> list[Problem]:
     """`results` and `resources` each name a folder of their own; an empty one would put every output
     at the file system's root (`/runs/...`), which a container's root user may write to."""
     errors = []
     for key, default in (("results", "results"), ("resources", "resources")):
         folder = config.get(key, default)
         if not isinstance(folder, str) or not folder.strip():
-            errors.append(f"{key}: {folder!r} names no folder; give one, such as {default!r}")
+            errors.append(at(key, message=f"{folder!r} names no folder; give one, such as {default!r}"))
             continue
         resolved = Path(folder).expanduser().resolve()
         if resolved == Path(resolved.anchor):
             errors.append(
-                f"{key}: {folder!r} is the file system's root; give a folder of its own, such as {default!r}"
+                at(
+                    key,
+                    message=(
+                        f"{folder!r} is the file system's root; give a folder of its own, such as {default!r}"
+                    ),
+                )
             )
     return errors
 
 
-def _class_weight_errors(where: str, experiment: dict, config: dict) -> list[str]:
+def _class_weight_errors(where: tuple, experiment: dict, config: dict) -> list[Problem]:
     """A {class: weight} mapping names classes of the experiment's dataset (where they are known)."""
     weights = experiment.get("class_weight")
     if not isinstance(weights, dict) or experiment["dataset"] not in config["datasets"]:
@@ -229,26 +275,41 @@ def _class_weight_errors(where: str, experiment: dict, config: dict) -> list[str
     if not unknown:
         return []
     return [
-        f"{where}.class_weight: {', '.join(map(repr, unknown))} is no class of dataset "
-        f"{experiment['dataset']} ({_choices(classes)}); name its classes, or write auto"
+        at(
+            *where,
+            "class_weight",
+            message=(
+                f"{', '.join(map(repr, unknown))} is no class of dataset {experiment['dataset']} "
+                f"({_choices(classes)}); name its classes, or write auto"
+            ),
+        )
     ]
 
 
-def _prediction_errors(config: dict) -> list[str]:
+def _prediction_errors(config: dict) -> list[Problem]:
     """Each prediction set names a source, an experiment (a grid's included) and one of the seeds."""
     errors = []
     for name, spec in (config.get("predict") or {}).items():
-        where = f"predict.{name}"
+        where = ("predict", name)
         if spec["images"] not in config["sources"]:
-            errors.append(f"{where}.images: unknown source {spec['images']!r}; defined sources: "
-                          f"{_choices(config['sources'])}")  # fmt: skip
+            errors.append(
+                at(
+                    *where,
+                    "images",
+                    message=(
+                        f"unknown source {spec['images']!r}; defined sources: {_choices(config['sources'])}"
+                    ),
+                )
+            )
         elif config["sources"][spec["images"]].get("pretrain"):
-            errors.append(f"{where}.images: source {spec['images']!r} is a pretrained model, not images")
+            errors.append(
+                at(*where, "images", message=f"source {spec['images']!r} is a pretrained model, not images")
+            )
         if spec["experiment"] not in config["experiments"]:
-            errors.append(f"{where}.experiment: unknown experiment {spec['experiment']!r}")
+            errors.append(at(*where, "experiment", message=f"unknown experiment {spec['experiment']!r}"))
         if "seed" in spec and spec["seed"] not in config["seeds"]:
             seeds = ", ".join(map(str, config["seeds"]))
-            errors.append(f"{where}.seed: {spec['seed']} is not one of the seeds ({seeds})")
+            errors.append(at(*where, "seed", message=f"{spec['seed']} is not one of the seeds ({seeds})"))
     return errors
 
 
@@ -260,7 +321,7 @@ def export_plan(experiment: dict, seeds: list[int]) -> tuple[list[str], list[int
     return list(export), list(seeds) if export else []
 
 
-def _export_errors(config: dict) -> list[str]:
+def _export_errors(config: dict) -> list[Problem]:
     """An export's seeds are seeds the config trains."""
     errors = []
     for name, experiment in config["experiments"].items():
@@ -270,8 +331,17 @@ def _export_errors(config: dict) -> list[str]:
             if unknown:
                 seeds = ", ".join(map(str, config["seeds"]))
                 errors.append(
-                    f"experiments.{name}.export.seeds: {', '.join(map(str, unknown))} "
-                    f"{'is' if len(unknown) == 1 else 'are'} not among the seeds trained ({seeds})"
+                    at(
+                        "experiments",
+                        name,
+                        "export",
+                        "seeds",
+                        message=(
+                            f"{', '.join(map(str, unknown))} {'is' if len(unknown) == 1 else 'are'} not "
+                            "among "
+                            f"the seeds trained ({seeds})"
+                        ),
+                    )
                 )
     return errors
 
@@ -280,7 +350,7 @@ def _unknown_model(name: str) -> str:
     return f"unknown model {name!r}; registered models: {_choices(model_registry.names())}"
 
 
-def _model_errors(where: str, experiment: dict, config: dict) -> list[str]:
+def _model_errors(where: tuple, experiment: dict, config: dict) -> list[Problem]:
     """The experiment's weights, image size and trainable units, against its model family."""
     errors = []
     family = model_registry.get(experiment["model"])
@@ -288,32 +358,57 @@ def _model_errors(where: str, experiment: dict, config: dict) -> list[str]:
     weights = experiment.get("weights")
     if weights is not None and weights not in sources:
         errors.append(
-            f"{where}.weights: unknown source {weights!r}; defined sources: {_choices(sources)} "
-            "(or null to train from scratch)"
+            at(
+                *where,
+                "weights",
+                message=(
+                    f"unknown source {weights!r}; defined sources: {_choices(sources)} (or null to train "
+                    "from scratch)"
+                ),
+            )
         )
     elif weights is not None and _pretrained_model(sources[weights]) not in (None, family.name):
         errors.append(
-            f"{where}.weights: source {weights!r} holds "
-            f"{_pretrained_model(sources[weights])} weights, not {family.name}"
+            at(
+                *where,
+                "weights",
+                message=(
+                    f"source {weights!r} holds {_pretrained_model(sources[weights])} weights, not "
+                    f"{family.name}"
+                ),
+            )
         )
     size = experiment.get("image_size") or datasets.get(experiment["dataset"], {}).get("image_size")
     if size is not None and size < family.min_image_size:
         errors.append(
-            f"{where}.image_size: {family.name} takes images of at least {family.min_image_size} x "
-            f"{family.min_image_size} px; this experiment (or its dataset) asks for {size}"
+            at(
+                *where,
+                "image_size",
+                message=(
+                    f"{family.name} takes images of at least {family.min_image_size} x "
+                    f"{family.min_image_size} "
+                    f"px; this experiment (or its dataset) asks for {size}"
+                ),
+            )
         )
     trainable = experiment["trainable"]
     if isinstance(trainable, list):
         unknown = [unit for unit in trainable if unit not in family.units]
         if unknown:
             errors.append(
-                f"{where}.trainable: unknown {family.name} unit(s) "
-                f"{', '.join(unknown)}; valid: none, all, or a list of {', '.join(family.units)}"
+                at(
+                    *where,
+                    "trainable",
+                    message=(
+                        f"unknown {family.name} unit(s) {', '.join(unknown)}; valid: none, all, or a list of "
+                        f"{', '.join(family.units)}"
+                    ),
+                )
             )
     return errors
 
 
-def _batch_size_errors(config: dict) -> list[str]:
+def _batch_size_errors(config: dict) -> list[Problem]:
     errors = []
     sound = {name for name in config["datasets"] if _dataset_is_sound(config, name)}
     for name, experiment in config["experiments"].items():
@@ -322,53 +417,96 @@ def _batch_size_errors(config: dict) -> list[str]:
         available = train_images_before_run(config, experiment["dataset"])
         if available is not None and experiment["batch_size"] > available:
             errors.append(
-                f"experiments.{name}.batch_size: {experiment['batch_size']} is more than the {available} "
-                f"training images of dataset {experiment['dataset']!r}; choose at most {available}"
+                at(
+                    "experiments",
+                    name,
+                    "batch_size",
+                    message=(
+                        f"{experiment['batch_size']} is more than the {available} training images of dataset "
+                        f"{experiment['dataset']!r}; choose at most {available}"
+                    ),
+                )
             )
     return errors
 
 
-def _source_errors(name: str, source: dict) -> list[str]:
+def _source_errors(name: str, source: dict) -> list[Problem]:
     errors = []
     synthetic_format = source.get("synthetic", {}).get("format")
     writers = [n for n in formats.names() if formats.get(n).write_synthetic is not None]
     if synthetic_format is not None and synthetic_format not in writers:
         errors.append(
-            f"sources.{name}.synthetic.format: no synthetic source of format {synthetic_format!r}; "
-            f"formats with one: {_choices(writers)}"
+            at(
+                "sources",
+                name,
+                "synthetic",
+                "format",
+                message=(
+                    f"no synthetic source of format {synthetic_format!r}; formats with one: "
+                    f"{_choices(writers)}"
+                ),
+            )
         )
     directory = source.get("directory")
     if directory is not None and not Path(directory).is_dir():
         where = "" if Path(directory).is_absolute() else f" (relative to the working directory {Path.cwd()})"
         errors.append(
-            f"sources.{name}.directory: {directory!r} is not a directory{where}; give the folder that "
-            "holds the images"
+            at(
+                "sources",
+                name,
+                "directory",
+                message=(f"{directory!r} is not a directory{where}; give the folder that holds the images"),
+            )
         )
     return errors
 
 
-def _dataset_format_errors(config: dict, name: str) -> list[str]:
+def _dataset_format_errors(config: dict, name: str) -> list[Problem]:
     """The dataset's format is registered, its split keys are one of the format's sets, a directory
     source feeds only a format that reads folders, and whatever the format itself checks."""
     dataset = config["datasets"][name]
     if dataset["format"] not in formats.names():
         return [
-            f"datasets.{name}.format: unknown dataset format {dataset['format']!r}; registered formats: "
-            f"{_choices(formats.names())}"
+            at(
+                "datasets",
+                name,
+                "format",
+                message=(
+                    f"unknown dataset format {dataset['format']!r}; registered formats: "
+                    f"{_choices(formats.names())}"
+                ),
+            )
         ]
     dataset_format = formats.get(dataset["format"])
     if tuple(sorted(dataset["splits"])) not in {tuple(sorted(keys)) for keys in dataset_format.split_keys}:
         return [
-            f"datasets.{name}.splits: format {dataset['format']} needs exactly the keys "
-            f"{formats.split_key_choices(dataset_format)}; got {_choices(dataset['splits'])}"
+            at(
+                "datasets",
+                name,
+                "splits",
+                message=(
+                    f"format {dataset['format']} needs exactly the keys "
+                    f"{formats.split_key_choices(dataset_format)}; "
+                    f"got {_choices(dataset['splits'])}"
+                ),
+            )
         ]
     errors = []
     for split, source in dataset["splits"].items():
         if "directory" in config["sources"].get(source, {}) and not dataset_format.reads_directories:
             errors.append(
-                f"datasets.{name}.splits.{split}: source {source!r} is a directory, and format "
-                f"{dataset['format']} reads files; formats that read directories: "
-                f"{_choices(n for n in formats.names() if formats.get(n).reads_directories)}"
+                at(
+                    "datasets",
+                    name,
+                    "splits",
+                    split,
+                    message=(
+                        f"source {source!r} is a directory, and format {dataset['format']} reads files; "
+                        "formats "
+                        "that read directories: "
+                        f"{_choices(n for n in formats.names() if formats.get(n).reads_directories)}"
+                    ),
+                )
             )
     sources_defined = all(source in config["sources"] for source in dataset["splits"].values())
     if dataset_format.config_errors is not None and sources_defined and not errors:

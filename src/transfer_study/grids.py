@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass, field
 
 from transfer_study.config import PRESENTATION_KEYS, strict_validator
+from transfer_study.problems import at
 
 DEFAULT_LIMIT = 200
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -359,23 +360,24 @@ def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: 
     return grid, errors
 
 
-def blame(lines: list[str], grids: dict[str, Grid]) -> list[str]:
-    """Config-check errors (config.check_config) about a grid's experiment, named by that grid's key."""
+def blame(problems: list, grids: dict[str, Grid]) -> list:
+    """Config-check problems (config.check_config) about a grid's experiment, named by that grid's key:
+    by the axis whose value the key comes from, or else by the grid's base; the others as they are."""
     owners = {experiment: grid for grid in grids.values() for experiment in grid.points}
     blamed = []
-    for line in lines:
-        found = re.match(r"experiments\.([A-Za-z0-9][A-Za-z0-9_.-]*?)\.([a-z_]+): (.*)", line)
-        grid = owners.get(found.group(1)) if found else None
+    for problem in problems:
+        path = getattr(problem, "path", ())
+        grid = owners.get(path[1]) if len(path) > 2 and path[0] == "experiments" else None
         if grid is None:
-            blamed.append(line)
+            blamed.append(problem)
             continue
-        experiment, key, message = found.groups()
-        point = grid.points[experiment]
-        axis = next((axis for axis in point if axis.split(".")[0] == key), None)
+        point = grid.points[path[1]]
+        axis = next((axis for axis in point if axis.split(".")[0] == path[2]), None)
         if axis is not None:
-            blamed.append(f"grids.{grid.name}.axes.{axis}: value {value_text(point[axis])}: {message}")
+            message = f"value {value_text(point[axis])}: {problem.message}"
+            blamed.append(at("grids", grid.name, "axes", axis, message=message))
         else:
-            blamed.append(f"grids.{grid.name}.base.{key}: {message}")
+            blamed.append(at("grids", grid.name, "base", *path[2:], message=problem.message))
     return list(dict.fromkeys(blamed))
 
 

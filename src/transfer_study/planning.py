@@ -22,10 +22,11 @@ from transfer_study.report import pdf as report_pdf
 
 
 class PlanningError(ValueError):
-    """The config or the claims file cannot be planned; `problems` holds one line per problem."""
+    """The config or the claims file cannot be planned; `problems` holds one line per problem, the text
+    of each Problem (transfer_study/problems.py) made here, at the edge."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
+    def __init__(self, problems: list):
+        self.problems = [str(problem) for problem in problems]
         super().__init__("invalid config:\n  " + "\n  ".join(self.problems))
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from transfer_study.problems import Problem
+
 if TYPE_CHECKING:  # NumPy is not imported when the config is checked, only when data is read
     import numpy as np
 
@@ -41,7 +43,8 @@ class DatasetFormat:
     options: dataset keys this format reads besides format, splits, class_names and image_size.
     reads_directories: whether a `directory:` source may feed it.
     class_names(config, name): class names known at planning (default: the config's `class_names`).
-    config_errors(config, name): what the config check reports about this dataset, beyond its split keys.
+    config_errors(config, name): what the config check reports about this dataset, beyond its split keys,
+        as Problems (transfer_study/problems.py) at the dataset's keys.
     write_synthetic(path, spec): a synthetic source of this format for the offline demo, from a
         `sources.*.synthetic` spec; None where the format has none.
     """
@@ -53,7 +56,7 @@ class DatasetFormat:
     options: tuple[str, ...] = ()
     reads_directories: bool = False
     class_names: Callable[[dict, str], list[str] | None] | None = None
-    config_errors: Callable[[dict, str], list[str]] | None = None
+    config_errors: Callable[[dict, str], list[Problem]] | None = None
     write_synthetic: Callable[[Path, dict], None] | None = None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, synthetic_spec
+from transfer_study.problems import Problem, at
 
 if TYPE_CHECKING:  # NumPy and Pillow are imported where used: the registry is read at planning
     import numpy as np
@@ -106,9 +107,16 @@ def train_images(config: dict, name: str) -> int | None:
     return (dataset.get("expected_images") or {}).get("train")
 
 
-def config_errors(config: dict, name: str) -> list[str]:
+def config_errors(config: dict, name: str) -> list[Problem]:
     if not config["datasets"][name].get("class_names"):
-        return [f"datasets.{name}.class_names: format beans_zip needs the list of class folder names"]
+        return [
+            at(
+                "datasets",
+                name,
+                "class_names",
+                message="format beans_zip needs the list of class folder names",
+            )
+        ]
     return []
 
 

@@ -10,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, synthetic_spec
+from transfer_study.problems import Problem, at
 
 if TYPE_CHECKING:  # NumPy and Pillow are imported where used: the registry is read at planning
     import numpy as np
@@ -212,9 +213,16 @@ def train_images(config: dict, name: str) -> int | None:
     return len(dataset["class_names"]) * (per_class - held_out)
 
 
-def config_errors(config: dict, name: str) -> list[str]:
+def config_errors(config: dict, name: str) -> list[Problem]:
     if not config["datasets"][name].get("class_names"):
-        return [f"datasets.{name}.class_names: format cifar10_tar needs the ten class names, in label order"]
+        return [
+            at(
+                "datasets",
+                name,
+                "class_names",
+                message="format cifar10_tar needs the ten class names, in label order",
+            )
+        ]
     return []
 
 

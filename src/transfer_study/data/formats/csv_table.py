@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, listed_class_names, synthetic_spec
 from transfer_study.data.splitting import SPLITS, fractions, planned_train_count
+from transfer_study.problems import Problem, at
 
 SOURCE_KEY = "images"
 DEFAULT_PATH_COLUMN = "path"
@@ -55,11 +56,19 @@ class Row(NamedTuple):
 def table_name(dataset: dict) -> str:
     """The table's path inside the source; one that would leave it (absolute, or up through ..) is a
     TableError, as the rows' paths are."""
+    leaving = _leaving_table(dataset)
+    if leaving is not None:
+        raise TableError(f"datasets.*.table: {leaving}")
+    return posixpath.normpath(str(dataset["table"]).replace("\\", "/"))
+
+
+def _leaving_table(dataset: dict) -> str | None:
+    """What is wrong with a `table` that leaves its source (absolute, or up through ..); None if none."""
     written = str(dataset["table"]).replace("\\", "/")
     name = posixpath.normpath(written)
     if written.startswith("/") or (len(written) > 1 and written[1] == ":") or name.split("/")[0] == "..":
-        raise TableError(f"datasets.*.table: {written!r} leaves the source; give the table's path inside it")
-    return name
+        return f"{written!r} leaves the source; give the table's path inside it"
+    return None
 
 
 def parse_table(data: bytes, where: str, dataset: dict) -> list[Row]:
@@ -132,22 +141,22 @@ def _columns(header: list[str], where: str, dataset: dict) -> dict[str, int | No
 
 
 def _row(fields, columns, line: int, where: str, folder: str, listed: set[str]) -> Row:
-    at = f"{where}, line {line}"
+    place = f"{where}, line {line}"
     raw_path = fields[columns["path"]].strip().replace("\\", "/")
     if not raw_path:
-        raise TableError(f"{at}: the path is empty")
+        raise TableError(f"{place}: the path is empty")
     path = posixpath.normpath(posixpath.join(folder, raw_path))
     if raw_path.startswith("/") or (len(raw_path) > 1 and raw_path[1] == ":") or path.split("/")[0] == "..":
         raise TableError(
-            f"{at}: {raw_path!r} leaves the source; paths are relative to the table's folder and stay "
+            f"{place}: {raw_path!r} leaves the source; paths are relative to the table's folder and stay "
             "inside the source"
         )
     label = fields[columns["label"]].strip()
     if not label:
-        raise TableError(f"{at}: {raw_path!r} has an empty label")
+        raise TableError(f"{place}: {raw_path!r} has an empty label")
     if listed and label not in listed:
         raise TableError(
-            f"{at}: label {label!r} is not in datasets.*.class_names ({', '.join(sorted(listed))}); add "
+            f"{place}: label {label!r} is not in datasets.*.class_names ({', '.join(sorted(listed))}); add "
             "it to the list or correct the row"
         )
     split = None
@@ -156,7 +165,7 @@ def _row(fields, columns, line: int, where: str, folder: str, listed: set[str]) 
         split = SPLIT_VALUES.get(value.lower())
         if split is None:
             raise TableError(
-                f"{at}: split {value!r} is none of train, validation (val, valid) and test (or 0, 1, 2)"
+                f"{place}: split {value!r} is none of train, validation (val, valid) and test (or 0, 1, 2)"
             )
     return Row(line, path, label, split)
 
@@ -324,35 +333,53 @@ def train_images(config: dict, name: str) -> int | None:
     return planned_train_count(counts, dataset, "given" if has_validation else "carve")
 
 
-def config_errors(config: dict, name: str) -> list[str]:
+def config_errors(config: dict, name: str) -> list[Problem]:
     dataset = config["datasets"][name]
-    where = f"datasets.{name}"
+    where = ("datasets", name)
     if not dataset.get("table"):
-        return [f"{where}.table: format csv needs the table's path inside the source (table: labels.csv)"]
-    try:
-        table_name(dataset)
-    except TableError as error:
-        return [str(error).replace("datasets.*", where)]
+        return [
+            at(
+                *where,
+                "table",
+                message="format csv needs the table's path inside the source (table: labels.csv)",
+            )
+        ]
+    if _leaving_table(dataset) is not None:
+        return [at(*where, "table", message=_leaving_table(dataset))]
     errors = []
     if dataset.get("split_column") and "test_fraction" in dataset:
-        errors.append(f"{where}.test_fraction: the table's split column says which rows are test")
+        errors.append(
+            at(*where, "test_fraction", message="the table's split column says which rows are test")
+        )
     if sum(fractions(dataset)) >= 1:
         errors.append(
-            f"{where}: validation_fraction + test_fraction is {sum(fractions(dataset)):g}; together they "
-            "must leave some images for training (less than 1)"
+            at(
+                *where,
+                message=(
+                    f"validation_fraction + test_fraction is {sum(fractions(dataset)):g}; together they must "
+                    "leave some images for training (less than 1)"
+                ),
+            )
         )
     directory = _directory(config, name)
     if directory is None:
         if not dataset.get("class_names"):
             errors.append(
-                f"{where}.class_names: needed when the table comes in an archive, since the number of "
-                "classes must be known before it is read; list the labels, or give a `directory:` source"
+                at(
+                    *where,
+                    "class_names",
+                    message=(
+                        "needed when the table comes in an archive, since the number of classes must be "
+                        "known "
+                        "before it is read; list the labels, or give a `directory:` source"
+                    ),
+                )
             )
         return errors
     try:
         rows = _planned_rows(config, name)
     except TableError as error:
-        return errors + [f"{where}: {error}"]
+        return errors + [at(*where, message=str(error))]
     if rows is None:
         return errors
     from transfer_study.data.directories import listed_files
@@ -361,11 +388,16 @@ def config_errors(config: dict, name: str) -> list[str]:
     missing = [row for row in rows if row.path not in names]
     if missing:
         errors.append(
-            f"{where}: {_missing_file_error(missing[0], str(directory / table_name(dataset)), names)}"
-            + (f" (and {len(missing) - 1} more rows)" if len(missing) > 1 else "")
+            at(
+                *where,
+                message=(
+                    str(_missing_file_error(missing[0], str(directory / table_name(dataset)), names))
+                    + (f" (and {len(missing) - 1} more rows)" if len(missing) > 1 else "")
+                ),
+            )
         )
     if len({row.label for row in rows}) < 2:
-        errors.append(f"{where}: the table has one label; a dataset needs at least two classes")
+        errors.append(at(*where, message="the table has one label; a dataset needs at least two classes"))
     return errors
 
 

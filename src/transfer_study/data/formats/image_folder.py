@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, listed_class_names, synthetic_spec
 from transfer_study.data.splitting import SPLITS, fractions, planned_train_count
+from transfer_study.problems import Problem, at
 
 # {train, test} is read as one source per split; validation is then carved from train.
 LAYOUTS = {SPLITS: "per_split", ("train", "test"): "per_split", ("presplit",): "presplit", ("pool",): "pool"}
@@ -328,37 +329,58 @@ def train_images(config: dict, name: str) -> int | None:
     return planned_train_count(counts, dataset, drawn)
 
 
-def config_errors(config: dict, name: str) -> list[str]:
+def config_errors(config: dict, name: str) -> list[Problem]:
     dataset = config["datasets"][name]
-    where = f"datasets.{name}"
+    where = ("datasets", name)
     kind = layout(dataset["splits"])
     errors = []
     if kind != "pool" and "test_fraction" in dataset:
-        errors.append(f"{where}.test_fraction: only a pooled dataset (splits: {{pool: ...}}) is split by it")
+        errors.append(
+            at(*where, "test_fraction", message="only a pooled dataset (splits: {pool: ...}) is split by it")
+        )
     if kind == "pool" and sum(fractions(dataset)) >= 1:
         errors.append(
-            f"{where}: validation_fraction + test_fraction is {sum(fractions(dataset)):g}; together they "
-            "must leave some images for training (less than 1)"
+            at(
+                *where,
+                message=(
+                    f"validation_fraction + test_fraction is {sum(fractions(dataset)):g}; together they must "
+                    "leave some images for training (less than 1)"
+                ),
+            )
         )
     if dataset.get("class_names") or kind is None:
         return errors
     archives = [source for source in dataset["splits"].values() if _directory(config, source) is None]
     if archives:
         errors.append(
-            f"{where}.class_names: needed when the images come from an archive (sources.{archives[0]} is a "
-            "file), since the number of classes must be known before it is read; list the class folders' "
-            "names, or give the images as a `directory:` source"
+            at(
+                *where,
+                "class_names",
+                message=(
+                    f"needed when the images come from an archive (sources.{archives[0]} is a file), since "
+                    "the "
+                    "number of classes must be known before it is read; list the class folders' names, or "
+                    "give "
+                    "the images as a `directory:` source"
+                ),
+            )
         )
         return errors
     try:
         members = _planned_members(config, name)
     except ImageFolderError as error:
-        return errors + [f"{where}: {error}"]
+        return errors + [at(*where, message=str(error))]
     classes = sorted({cls for _, cls, _ in members or []})
     if members is not None and len(classes) < 2:
         errors.append(
-            f"{where}: its directories hold {len(classes)} class folder(s) ({', '.join(classes) or 'none'}); "
-            "a dataset needs at least two, one folder per class"
+            at(
+                *where,
+                message=(
+                    f"its directories hold {len(classes)} class folder(s) "
+                    f"({', '.join(classes) or 'none'}); a "
+                    "dataset needs at least two, one folder per class"
+                ),
+            )
         )
     return errors
 
