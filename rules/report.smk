@@ -7,8 +7,7 @@ include: "inputs/report.smk"
 localrules:
     model_cards,
     report_context,
-    render_html,
-    render_latex,
+    render_report,
     compile_pdf,
 
 
@@ -177,41 +176,27 @@ rule report_context:
         "../scripts/report_context.py"
 
 
-rule render_html:
+# The report in one format: html (with PNG figures) or tex (with PDF figures, for compile_pdf), each
+# from its own template; editing one template renders that format alone.
+rule render_report:
     input:
-        **figure_files("png"),
+        unpack(report_figures),
         context=f"{REPORT}/context.json",
-        template=f"{TEMPLATES}/report.html.j2",
-        partial=f"{TEMPLATES}/_grids.html.j2",
+        template=f"{TEMPLATES}/report.{{kind}}.j2",
+        partial=f"{TEMPLATES}/_grids.{{kind}}.j2",
         strings=STRINGS,
         code=script_code("render_report"),
     output:
         report(
-            f"{REPORT}/report.html",
+            f"{REPORT}/report.{{kind}}",
             caption="../report/captions/report.rst",
             category="Report",
-            labels={"format": "HTML"},
+            labels={"format": "{kind}"},
         ),
     log:
-        f"{LOGS}/report/html.log",
-    conda:
-        "../envs/report.yaml"
-    script:
-        "../scripts/render_report.py"
-
-
-rule render_latex:
-    input:
-        **figure_files("pdf"),
-        context=f"{REPORT}/context.json",
-        template=f"{TEMPLATES}/report.tex.j2",
-        partial=f"{TEMPLATES}/_grids.tex.j2",
-        strings=STRINGS,
-        code=script_code("render_report"),
-    output:
-        f"{REPORT}/report.tex",
-    log:
-        f"{LOGS}/report/latex.log",
+        f"{LOGS}/report/{{kind}}.log",
+    wildcard_constraints:
+        kind="html|tex",
     conda:
         "../envs/report.yaml"
     script:

@@ -32,7 +32,7 @@ GRID = "cifar10-grid"
 
 # The PDF job is planned only where latexmk is (tests/test_pdf.py).
 PDF_RULES = {"compile_pdf"} if shutil.which("latexmk") else set()
-REPORT_RULES = {"report_context", "render_html", "render_latex", "all"} | PDF_RULES
+REPORT_RULES = {"report_context", "render_report", "all"} | PDF_RULES
 
 
 def rules_of(jobs, rule):
@@ -148,7 +148,7 @@ def test_evaluation_code_edit_does_not_retrain(finished):
 def test_template_edit_rerenders_only_that_format(finished):
     template = finished / "report/templates/report.html.j2"
     template.write_text(template.read_text().replace("<h1>", "<h1 class=title>", 1))
-    assert {name for name, _ in planned(finished)} == {"render_html", "all"}
+    assert planned(finished) == {("render_report", "kind=html"), ("all", "")}
 
 
 def test_report_wording_edit_redraws_and_rerenders_without_retraining(finished):
@@ -163,7 +163,7 @@ def test_plotting_code_edit_redraws_without_retraining(finished):
     jobs = planned(finished)
     assert len(rules_of(jobs, "plot_curves")) == 6 and len(rules_of(jobs, "plot_study")) == 2
     assert len(rules_of(jobs, "plot_mistakes")) == 2
-    redrawn = {"plot_curves", "plot_study", "plot_mistakes", "render_html", "render_latex", "all"}
+    redrawn = {"plot_curves", "plot_study", "plot_mistakes", "render_report", "all"}
     assert {name for name, _ in jobs} == redrawn | PDF_RULES
 
 

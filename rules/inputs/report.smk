@@ -96,6 +96,11 @@ def figure_files(suffix):
     return {name: f"{FIGURES}/{name}.{suffix}" for name in names}
 
 
+def report_figures(wildcards):
+    """The figures a format of the report shows: PNGs in the HTML, PDFs in the LaTeX."""
+    return figure_files("png" if wildcards.kind == "html" else "pdf")
+
+
 def grid_metrics(wildcards):
     """The metrics of every run of one grid's experiments."""
     names = list(GRIDS[wildcards.grid].points)
