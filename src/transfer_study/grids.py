@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 
 from transfer_study.config import PRESENTATION_KEYS, strict_validator
-from transfer_study.problems import at
+from transfer_study.problems import Problem, at
 
 DEFAULT_LIMIT = 200
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -139,7 +139,7 @@ def _axis_key_error(key: str, experiment_schema: dict) -> str | None:
     return None
 
 
-def _overlap_errors(where: str, axes: dict) -> list[str]:
+def _overlap_errors(where: tuple, axes: dict) -> list[Problem]:
     """Two axes where one sets a mapping the other sets a key inside (`optimizer` and
     `optimizer.learning_rate`): whichever is applied last would silently undo the other."""
     keys = list(axes)
@@ -148,10 +148,11 @@ def _overlap_errors(where: str, axes: dict) -> list[str]:
         for other in keys[index + 1 :]:
             outer, inner = sorted((key, other), key=len)
             if inner == outer or inner.startswith(f"{outer}."):
-                errors.append(
-                    f"{where}.axes: {outer!r} and {inner!r} both set {inner}; a point would take one "
-                    f"and drop the other. Write {inner} into each value of {outer!r}, or keep one axis"
+                message = (
+                    f"{outer!r} and {inner!r} both set {inner}; a point would take one and drop the "
+                    f"other. Write {inner} into each value of {outer!r}, or keep one axis"
                 )
+                errors.append(at(*where, "axes", message=message))
     return errors
 
 
@@ -198,31 +199,33 @@ def _excluded(point: dict, rules: list[dict]) -> bool:
     return any(all(_same(point[key], value) for key, value in rule.items()) for rule in rules)
 
 
-def _exclude_errors(where: str, rules: list[dict], axes: dict) -> list[str]:
+def _exclude_errors(where: tuple, rules: list[dict], axes: dict) -> list[Problem]:
     errors = []
     for index, rule in enumerate(rules):
         for key, value in rule.items():
             if key not in axes:
-                errors.append(
-                    f"{where}.exclude.{index}: {key!r} is not an axis of this grid; axes: {', '.join(axes)}"
-                )
+                message = f"{key!r} is not an axis of this grid; axes: {', '.join(axes)}"
+                errors.append(at(*where, "exclude", index, message=message))
             elif not any(_same(value, allowed) for allowed in axes[key]):
                 shown = ", ".join(value_text(v) for v in axes[key])
-                errors.append(
-                    f"{where}.exclude.{index}.{key}: {value_text(value)} is not one of the axis's values "
-                    f"({shown}), so this rule would leave nothing out"
+                message = (
+                    f"{value_text(value)} is not one of the axis's values ({shown}), so this rule would "
+                    "leave nothing out"
                 )
+                errors.append(at(*where, "exclude", index, key, message=message))
     return errors
 
 
-def _blamed(where: str, path: str, point: dict, message: str) -> str:
-    """A schema error of one point, named by the axis whose value caused it, or else by the base."""
+def _blamed(where: tuple, parts: tuple, point: dict, message: str) -> Problem:
+    """A schema error of one point (at the experiment's key path `parts`), named by the axis whose
+    value caused it, or else by the base."""
+    path = ".".join(map(str, parts))
     for key, value in point.items():
         if path and (path == key or path.startswith(key + ".") or key.startswith(path + ".")):
             if isinstance(value, str) and _reads_as_number(value):
                 message += f" (YAML reads {value} as text: write {float(value)!r})"
-            return f"{where}.axes.{key}: value {value_text(value)}: {message}"
-    return f"{where}.base{'.' + path if path else ''}: {message}"
+            return at(*where, "axes", key, message=f"value {value_text(value)}: {message}")
+    return at(*where, "base", *parts, message=message)
 
 
 def _reads_as_number(text: str) -> bool:
@@ -233,25 +236,25 @@ def _reads_as_number(text: str) -> bool:
     return True
 
 
-def _point_errors(where: str, experiment: dict, point: dict, validator) -> list[str]:
-    errors = []
-    for error in validator.iter_errors(experiment):
-        path = ".".join(str(part) for part in error.absolute_path)
-        errors.append(_blamed(where, path, point, error.message))
-    return errors
+def _point_errors(where: tuple, experiment: dict, point: dict, validator) -> list[Problem]:
+    return [
+        _blamed(where, tuple(error.absolute_path), point, error.message)
+        for error in validator.iter_errors(experiment)
+    ]
 
 
-def _base(where: str, grid: dict, experiments: dict) -> tuple[dict | None, str | None, list[str]]:
+def _base(where: tuple, grid: dict, experiments: dict) -> tuple[dict | None, str | None, list[Problem]]:
     base = grid["base"]
     if isinstance(base, str):
         if base not in experiments:
             defined = ", ".join(sorted(experiments)) or "(none)"
-            return None, base, [f"{where}.base: unknown experiment {base!r}; defined experiments: {defined}"]
+            message = f"unknown experiment {base!r}; defined experiments: {defined}"
+            return None, base, [at(*where, "base", message=message)]
         return copy.deepcopy(experiments[base]), base, []
     return copy.deepcopy(base), None, []
 
 
-def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[str]]:
+def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[Problem]]:
     """Add every grid's experiments to config["experiments"]; return the grids and every problem found.
 
     A grid with problems adds nothing. Grids whose shape the schema rejects are left to the schema's
@@ -275,20 +278,20 @@ def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[str]
     for name, written_grid in grids_written.items():
         if not NAME_PATTERN.match(str(name)) or any(grid_validator.iter_errors(written_grid)):
             continue  # reported by the schema
-        where = f"grids.{name}"
+        where = ("grids", name)
         grid, errors = _expand_one(
             name, written_grid, written, schema["$defs"]["experiment"], validator, limit
         )
         for experiment in grid.points if grid is not None else ():
             if experiment in written:
-                errors.append(
-                    f"{where}: its experiment {experiment!r} has the name of an experiment written in "
+                message = (
+                    f"its experiment {experiment!r} has the name of an experiment written in "
                     "experiments; rename the grid or that experiment"
                 )
+                errors.append(at(*where, message=message))
             elif experiment in owner:
-                errors.append(
-                    f"{where}: its experiment {experiment!r} is also one of grids.{owner[experiment]}"
-                )
+                message = f"its experiment {experiment!r} is also one of grids.{owner[experiment]}"
+                errors.append(at(*where, message=message))
             owner.setdefault(experiment, name)
         if errors:
             problems += list(dict.fromkeys(errors))  # one line for an error every point shares
@@ -301,11 +304,11 @@ def expand_grids(config: dict, schema: dict) -> tuple[dict[str, Grid], list[str]
 
 
 def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: dict, validator, limit: int):
-    where = f"grids.{name}"
+    where = ("grids", name)
     base, base_name, errors = _base(where, written, experiments)
     axes = written["axes"]
     errors += [
-        f"{where}.axes.{key}: {problem}"
+        at(*where, "axes", key, message=problem)
         for key, problem in ((key, _axis_key_error(key, experiment_schema)) for key in axes)
         if problem
     ]
@@ -315,16 +318,17 @@ def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: 
     if errors:
         return None, errors
     if _point_count(axes, rules, limit) > limit:
-        return None, [
-            f"{where}: expands to more experiments than max_grid_experiments ({limit}): "
+        message = (
+            f"expands to more experiments than max_grid_experiments ({limit}): "
             f"{' x '.join(str(len(values)) for values in axes.values())} = "
             f"{math.prod(len(values) for values in axes.values())} combinations"
             f"{' before exclude' if rules else ''}; leave values or combinations out, or raise "
             "max_grid_experiments"
-        ]
+        )
+        return None, [at(*where, message=message)]
     combinations = [point for point in _combinations(axes) if not _excluded(point, rules)]
     if not combinations:
-        return None, [f"{where}.exclude: leaves no combination of the axes to run"]
+        return None, [at(*where, "exclude", message="leaves no combination of the axes to run")]
     excluded = math.prod(len(v) for v in axes.values()) - len(combinations)
     grid = Grid(name, base_name, axes, excluded=excluded, select=written.get("select", "validation_accuracy"))
     for point in combinations:
@@ -335,17 +339,19 @@ def _expand_one(name: str, written: dict, experiments: dict, experiment_schema: 
             set_key(experiment, key, value)
         experiment_name = point_name(name, point, axes)
         if len(experiment_name.encode()) > NAME_BYTES:
-            errors.append(
-                f"{where}.axes: the experiment name {experiment_name[:60]!r}... is "
-                f"{len(experiment_name.encode())} bytes, more than a folder name may have ({NAME_BYTES}); "
-                "shorten the grid's name or its values (a long list or mapping value makes a long name)"
+            message = (
+                f"the experiment name {experiment_name[:60]!r}... is {len(experiment_name.encode())} "
+                f"bytes, more than a folder name may have ({NAME_BYTES}); shorten the grid's name or its "
+                "values (a long list or mapping value makes a long name)"
             )
+            errors.append(at(*where, "axes", message=message))
             continue
         if experiment_name in grid.points:
-            errors.append(
-                f"{where}.axes: two combinations are both named {experiment_name!r}; make the values "
-                "differ in letters, digits, '.', '-' or '_'"
+            message = (
+                f"two combinations are both named {experiment_name!r}; make the values differ in "
+                "letters, digits, '.', '-' or '_'"
             )
+            errors.append(at(*where, "axes", message=message))
             continue
         if "study" in base:  # a base without one is an error the schema names
             experiment["study"] = base["study"]
