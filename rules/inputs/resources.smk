@@ -34,14 +34,14 @@ if "mem_mb" not in workflow.global_resources and not workflow.non_local_exec:
 
 
 def model_job_memory(trains=False, batch_size=None, exports=False, experiment_of=None):
-    """The `mem_mb` of a job that trains, runs or exports (`exports`) the experiment of its wildcards
-    (or the one `experiment_of(wildcards)` names)."""
+    """The `mem_mb` of a job that trains, runs or exports (`exports`, to its wildcards' format) the
+    experiment of its wildcards (or the one `experiment_of(wildcards)` names)."""
 
     def mem_mb(wildcards):
         name = experiment_of(wildcards) if experiment_of else wildcards.experiment
         spec = study_config.training_spec(config, name)
         if exports:
-            needed = model_memory.export_job_mb(spec)
+            needed = model_memory.export_job_mb(spec, wildcards.format)
         else:
             needed = model_memory.model_job_mb(spec, trains, batch_size)
         limit = workflow.global_resources.get("mem_mb").value
