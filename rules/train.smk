@@ -15,7 +15,7 @@ rule train:
         history=f"{RUN}/history.csv",
         summary=f"{RUN}/train.json",
     log:
-        f"{LOGS}/train/{{experiment}}/seed{{seed}}.log",
+        planning.train_log(RESULTS, "{experiment}", "{seed}"),
     benchmark:
         f"{BENCHMARKS}/train/{{experiment}}/seed{{seed}}.tsv"
     wildcard_constraints:

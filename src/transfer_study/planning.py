@@ -80,13 +80,18 @@ def run_folder(results: str, name: str, seed) -> str:
     return f"{results}/runs/{name}/seed{seed}"
 
 
+def train_log(results: str, name: str, seed) -> str:
+    """The log of one run's training job (rules/train.smk writes it; failures.py reads it back)."""
+    return f"{results}/logs/train/{name}/seed{seed}.log"
+
+
 def failed_runs(config: dict) -> list[tuple[str, int]]:
     """Runs whose last training attempt failed with this very experiment (failures.py)."""
     found = []
     for name in config["experiments"]:
         spec = study_config.training_spec(config, name)
         for seed in config["seeds"]:
-            log = Path(f"{config['results']}/logs/train/{name}/seed{seed}.log")
+            log = Path(train_log(config["results"], name, seed))
             if known_failure(log, Path(run_folder(config["results"], name, seed)) / "model.keras", spec):
                 found.append((name, seed))
     return found
@@ -121,11 +126,10 @@ def plan_study(
     pdf = pdf_plan(config, in_main_process, latexmk, uses_conda)
     messages = [] if pdf.build else [report_pdf.skipped_message(pdf)]
     messages += study_grids.plan_lines(grids, config["seeds"])
-    logs = f"{config['results']}/logs"
     failed = failed_runs(config)
     messages += [
         f"Not retried: {name} seed {seed} failed with this config before (see "
-        f"{logs}/train/{name}/seed{seed}.log); the report lists it as failed. Change the "
+        f"{train_log(config['results'], name, seed)}); the report lists it as failed. Change the "
         "experiment or delete that log to train it again."
         for name, seed in failed
     ]

@@ -7,7 +7,7 @@ here imports Keras, NumPy or Pillow: the config check reads the registries while
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 Entry = TypeVar("Entry")
@@ -51,9 +51,3 @@ class Registry(Generic[Entry]):
 
     def __getitem__(self, name: str) -> Entry:
         return self.get(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def __len__(self) -> int:
-        return len(self._entries)
