@@ -119,7 +119,11 @@ GOOD = [f"photos/{index:03d}.png,{'cat' if index % 2 else 'dog'}" for index in r
             with_lines(*GOOD, "photos/100.png,cat"),
             "labels.csv, line 22: no file 'photos/100.png' in the source",
         ),
-        (with_lines(*GOOD, "Photos/001.png,cat"), "'photos/001.png' differs only in case"),
+        (with_lines(*GOOD[:1], "Photos/001.png,cat", *GOOD[2:]), "'photos/001.png' differs only in case"),
+        (
+            with_lines(*GOOD, "Photos/001.png,cat"),
+            "labels.csv, lines 3 and 22: 'photos/001.png' and 'Photos/001.png' differ only in case",
+        ),
         (with_lines(*GOOD[:3], "photos/003.png,", *GOOD[4:]), "line 5: 'photos/003.png' has an empty label"),
         (with_lines(*GOOD[:5], "photos/001.png,cat"), "line 7: 'photos/001.png' is listed already on line 3"),
         (with_lines(*GOOD, "./photos//001.png,cat"), "line 22: 'photos/001.png' is listed already on line 3"),
@@ -167,6 +171,25 @@ def test_the_table_options_are_checked_against_the_table(tmp_path, options, cont
     source = write_folder(tmp_path / "mine", images(20) | {"labels.csv": content})
     with pytest.raises(DatasetError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read(csv_dataset(**options), source)
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_rows_whose_paths_differ_only_in_case_are_an_error_naming_the_table_both_lines_and_both(
+    tmp_path, kind
+):
+    files = images(20) | {"photos/IMG_1.png": image_bytes(COLOURS["cat"]), "photos/img_1.PNG": b"x"}
+    lines = [*GOOD[:5], "photos/IMG_1.png,cat", *GOOD[5:], "photos/img_1.PNG,cat"]
+    files["labels.csv"] = with_lines(*lines)
+    source = (
+        write_folder(tmp_path / "mine", files) if kind == "folder" else write_zip(tmp_path / "m.zip", files)
+    )
+    with pytest.raises(DatasetError) as error:
+        read(csv_dataset(class_names=["cat", "dog"]), source)
+    where = f"{source}/labels.csv" if kind == "folder" else f"{source}:labels.csv"
+    assert str(error.value) == (
+        f"{where}, lines 7 and 23: 'photos/IMG_1.png' and 'photos/img_1.PNG' differ only in case: one file "
+        "on macOS and Windows, two here. Rename or remove one"
+    )
 
 
 def test_a_table_without_test_rows_is_an_error_saying_what_it_needs(tmp_path):
@@ -233,6 +256,11 @@ def test_a_folder_s_table_gives_the_classes_and_training_count_at_planning(tmp_p
             "mine/labels.csv, line 22: no file 'photos/077.png'",
         ),
         (csv_dataset(), with_lines(*GOOD, "photos/000.png"), "line 22: 1 fields where the header has 2"),
+        (
+            csv_dataset(),
+            with_lines(*GOOD, "PHOTOS/000.PNG,dog"),
+            "mine/labels.csv, lines 2 and 22: 'photos/000.png' and 'PHOTOS/000.PNG' differ only in case",
+        ),
         (
             {k: v for k, v in csv_dataset().items() if k != "table"},
             with_lines(*GOOD),

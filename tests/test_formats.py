@@ -538,6 +538,47 @@ def test_class_folders_that_differ_only_in_case_are_an_error_naming_both(tmp_pat
         preprocess_dataset(image_folder({"pool": "p"}), {"pool": write_folder(tmp_path / "p", files)}, 8)
 
 
+def files_alike_in_case() -> dict[str, bytes]:
+    """Class folders with two images whose paths differ only in case (one file on macOS and Windows),
+    and two metadata files that do too (skipped, so they do not count)."""
+    return class_files("photos/", {"cat": 3, "dog": 3}) | {
+        "photos/cat/IMG_1.jpg": image_bytes(COLOURS["cat"], "JPEG"),
+        "photos/cat/img_1.JPG": image_bytes(COLOURS["cat"], "JPEG"),
+        "photos/dog/Thumbs.db": b"\xd0\xcf\x11\xe0",
+        "photos/dog/thumbs.db": b"\xd0\xcf\x11\xe0",
+    }
+
+
+@pytest.mark.parametrize("kind", ["folder", "zip"])
+def test_files_whose_paths_differ_only_in_case_are_an_error_naming_the_source_and_both(tmp_path, kind):
+    files = files_alike_in_case()
+    source = write_folder(tmp_path / "p", files) if kind == "folder" else write_zip(tmp_path / "p.zip", files)
+    with pytest.raises(DatasetError) as error:
+        preprocess_dataset(image_folder({"pool": "p"}, class_names=CLASSES), {"pool": source}, 8)
+    assert str(error.value) == (
+        f"{source}: files 'photos/cat/IMG_1.jpg' and 'photos/cat/img_1.JPG' differ only in case: one file "
+        "on macOS and Windows, two here. Rename or remove one"
+    )
+    del files["photos/cat/img_1.JPG"]  # the metadata alike in case is skipped, and counts for nothing
+    source = write_folder(tmp_path / "q", files) if kind == "folder" else write_zip(tmp_path / "q.zip", files)
+    _, stats = preprocess_dataset(image_folder({"pool": "p"}, class_names=CLASSES), {"pool": source}, 8)
+    assert sum(split["total"] for split in stats["splits"].values()) == 7
+
+
+def test_files_whose_paths_differ_only_in_case_are_a_config_error_at_planning(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_folder(tmp_path / "mine", files_alike_in_case())
+    config = planning_config(
+        tmp_path, image_folder({"pool": "mine"}, image_size=32), {"mine": {"directory": "mine"}}
+    )
+    with pytest.raises(study_config.ConfigError) as error:
+        study_config.check_config(config)
+    assert (
+        f"datasets.beans: {tmp_path / 'mine'}: files 'photos/cat/IMG_1.jpg' and 'photos/cat/img_1.JPG' "
+        "differ only in case"
+    ) in str(error.value)
+
+
 def test_one_folder_named_by_two_sources_under_other_spellings_is_an_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for split in ("train", "test"):

@@ -1,18 +1,46 @@
 """Every file of a source as the formats that read people's folders see it: a folder (links followed,
-hidden files left out, see data/directories.py), a zip or a tar(.gz), read in memory within one limit."""
+hidden files left out, see data/directories.py), a zip or a tar(.gz), read in memory within one limit;
+and the rule those formats share for the files they keep: no two paths that differ only in case."""
 
 from __future__ import annotations
 
 import os
 import tarfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
 
 class SourceError(ValueError):
     """A source that is none of a folder, a zip or a tar, or holds more than preprocessing may read."""
+
+
+def differing_only_in_case(names: Iterable[str]) -> list[tuple[str, str]]:
+    """(earlier, later) spelling of every name equal to an earlier one under str.casefold() but spelled
+    otherwise: on macOS and Windows one file, here two (`cat/IMG_1.jpg`, `cat/img_1.JPG`). The formats
+    that read people's folders refuse them among the members they keep, naming both (case_alike).
+
+    One casefold and one set operation a name where none differ (planning passes every file of a
+    directory source); the pairs are looked for only where some do."""
+    names = names if isinstance(names, list) else list(names)
+    if len(set(map(str.casefold, names))) == len(names):
+        return []
+    first: dict[str, str] = {}
+    alike = []
+    for name in names:
+        earlier = first.setdefault(name.casefold(), name)
+        if earlier != name:
+            alike.append((earlier, name))
+    return alike
+
+
+def case_alike(earlier: str, later: str) -> str:
+    """What is wrong with two paths that differ only in case, and what to do, in the formats' errors."""
+    return (
+        f"{earlier!r} and {later!r} differ only in case: one file on macOS and Windows, two here. Rename "
+        "or remove one"
+    )
 
 
 class SourceFiles(NamedTuple):

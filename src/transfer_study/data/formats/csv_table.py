@@ -9,10 +9,11 @@ with split_seed, as for image_folder's pools; with one but no validation rows, v
 from the training rows.
 
 The table is checked whole before any image is decoded: a missing file, an empty or unlisted label, a
-duplicate path, a path leaving the source or a row of the wrong width is an error naming the table and
-its line. Images that do not decode are skipped with their reason, as in image_folder; files the table
-does not name are left out and counted in stats.json. `.tsv` and `.tab` tables are tab-separated, any
-other comma-separated; the text is UTF-8 (with or without the byte-order mark spreadsheets write).
+duplicate path (also two paths that differ only in case, one file on macOS and Windows), a path leaving
+the source or a row of the wrong width is an error naming the table and its line. Images that do not
+decode are skipped with their reason, as in image_folder; files the table does not name are left out
+and counted in stats.json. `.tsv` and `.tab` tables are tab-separated, any other comma-separated; the
+text is UTF-8 (with or without the byte-order mark spreadsheets write).
 """
 
 from __future__ import annotations
@@ -116,7 +117,21 @@ def parse_table(data: bytes, where: str, dataset: dict) -> list[Row]:
         raise TableError(f"{where}, line {reader.line_num}: {error}") from None
     if not rows:
         raise TableError(f"{where}: no rows below the header; a table lists one image per row")
+    _refuse_paths_alike_in_case(rows, first_line, where)
     return rows
+
+
+def _refuse_paths_alike_in_case(rows: list[Row], first_line: dict[str, int], where: str) -> None:
+    """Two rows whose paths differ only in case (data.members.differing_only_in_case), as a path listed
+    twice is: both lines and both spellings."""
+    from transfer_study.data.members import case_alike, differing_only_in_case
+
+    alike = differing_only_in_case([row.path for row in rows])
+    if alike:
+        earlier, later = alike[0]
+        raise TableError(
+            f"{where}, lines {first_line[earlier]} and {first_line[later]}: {case_alike(earlier, later)}"
+        )
 
 
 def _columns(header: list[str], where: str, dataset: dict) -> dict[str, int | None]:
@@ -209,7 +224,7 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
             if row.path in unread_reasons:
                 raise TableError(f"{where}, line {row.line}: {row.path!r}: {unread_reasons[row.path]}")
             if row.path not in content:
-                raise _missing_file_error(row, where, content)
+                raise _missing_file_error(row, where, _file_names(source) if source.is_dir() else content)
         class_names = dataset.get("class_names") or sorted({row.label for row in rows})
         if len(class_names) < 2:
             raise TableError(f"{where}: one label ({class_names[0]!r}); a dataset needs at least two classes")
@@ -253,6 +268,14 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
     }
     sources_read = dict.fromkeys(SPLITS, source.name)
     return ReadResult(arrays, list(class_names), skipped, stats, members=names, sources=sources_read)
+
+
+def _file_names(directory: Path) -> list[str]:
+    """Every file of a folder source, for the hint of a row whose file is missing: only the files the
+    table names are read, and the one spelled otherwise is not among them."""
+    from transfer_study.data.directories import listed_files
+
+    return [relative for relative, _ in listed_files(directory)]
 
 
 def _table_bytes(path: Path, where: str) -> bytes:

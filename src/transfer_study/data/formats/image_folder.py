@@ -16,9 +16,10 @@ split); stats.json records the fraction, the seed and which image went where (`v
 Inside a source, folders that wrap everything (`photos/<class>/...`, or `train/<class>/...` in a
 train source) are looked through. A class is the first folder below that level, so a class may keep its
 images in sub-folders. Class names are the folder names, sorted, unless the dataset lists
-`class_names` (labels then count in that order, and the folders must match the list). Where a source
-is an archive the list is required, since the number of classes must be known before any job runs;
-for a directory source the folders are read when the workflow is planned.
+`class_names` (labels then count in that order, and the folders must match the list). Class folders,
+and files of one source, whose names differ only in case (one on macOS and Windows) are an error.
+Where a source is an archive the list is required, since the number of classes must be known before
+any job runs; for a directory source the folders are read when the workflow is planned.
 
 Images are read like the beans archives (transfer_study.data.datasets): any format Pillow reads, turned
 and converted as a viewer shows them, the same size limits, and every member that is not an image
@@ -108,7 +109,7 @@ def classify(names: list[str], kind: str, split: str | None = None) -> list[Plac
     depth = _wrapper_depth(
         [p for p, reason in zip(every_parts, reasons, strict=True) if reason is None], kind
     )
-    found = []
+    found, kept = [], []
     for name, all_parts, reason in zip(names, every_parts, reasons, strict=True):
         parts = all_parts[depth:]
         member_split = split or "pool"
@@ -127,8 +128,25 @@ def classify(names: list[str], kind: str, split: str | None = None) -> list[Plac
             found.append(Placement(member_split, None, "not in a class folder"))
         else:
             found.append(Placement(member_split, parts[0], None))
+            kept.append(name)
     _refuse_split_folders_as_classes({placement.label for placement in found if placement.label}, kind)
+    _refuse_files_alike_in_case(kept, names, found)
     return found
+
+
+def _refuse_files_alike_in_case(kept: list[str], names: list[str], found: list[Placement]) -> None:
+    """Two kept files whose paths differ only in case (data.members.differing_only_in_case). Where
+    their class folders are what differs (`Cat/a.png`, `cat/a.png`), the class folders' error says so
+    (_class_names)."""
+    from transfer_study.data.members import case_alike, differing_only_in_case
+
+    alike = differing_only_in_case(kept)
+    if not alike:
+        return
+    label = {name: placement.label for name, placement in zip(names, found, strict=True)}
+    for earlier, later in alike:
+        if label[earlier] == label[later]:
+            raise ImageFolderError(f"files {case_alike(earlier, later)}")
 
 
 # Folder names that mean a split, not a class: what downloaded data sets and other tools call them.
@@ -279,7 +297,11 @@ def _classified_directory(directory: Path, kind: str, split: str | None) -> tupl
     from transfer_study.data.directories import listed_files
 
     names = [relative for relative, _ in listed_files(directory)]
-    counts = Counter((p.split, p.label) for p in classify(names, kind, split) if p.label is not None)
+    try:
+        placements = classify(names, kind, split)
+    except ImageFolderError as error:
+        raise ImageFolderError(f"{directory}: {error}") from None
+    counts = Counter((p.split, p.label) for p in placements if p.label is not None)
     return tuple((member_split, label, count) for (member_split, label), count in sorted(counts.items()))
 
 
