@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src/transfer_study"
 FOUNDATION = {"checksums", "console", "digests", "failures", "files", "imports", "problems", "registry"}
 STAGES = ("data", "models", "training", "report")
 # Above the stages: what plans the workflow and the user-facing tools built from every stage.
-APPLICATION = {"config", "grids", "planning", "export", "predict"}
+APPLICATION = {"config", "grids", "planning", "export", "predict", "set_aside"}
 
 
 def module_names() -> dict[str, Path]:

@@ -125,3 +125,26 @@ def test_the_claims_file_is_checked_and_a_renamed_experiment_warned_about(tmp_pa
     config["experiments"]["beans-two"] = config["experiments"].pop("beans-2")
     found = plan(config)
     assert "beans-2" in found.messages[-1] and CLAIMS in found.messages[-1]
+
+
+def test_set_aside_backups_are_counted_in_one_line_naming_the_command(tmp_path):
+    config = demo_config(tmp_path)
+    results = Path(config["results"])
+    for seed, stamp in ((0, "20250131-142501"), (1, "20250131-142502")):
+        aside = Path(planning.run_folder(config["results"], "beans-2", seed)) / f"backup.set-aside-{stamp}"
+        aside.mkdir(parents=True)
+        (aside / "latest.weights.h5").write_bytes(b"w" * 600_000)
+        (aside / "SET_ASIDE.txt").write_text("Set aside on today: it was made with other settings.\n")
+    (results / "runs/beans-2/seed0/backup").mkdir()  # the live backup counts for nothing
+    (results / "runs/beans-2/seed0/backup/latest.weights.h5").write_bytes(b"w" * 600_000)
+    (results / "runs/beans-2/seed0/backup.set-aside-20250130-080000").mkdir()  # no reason: not one
+
+    found = plan(config).messages
+    [line] = [message for message in found if "set-aside" in message]
+    assert line.startswith(f"2 set-aside backups (1.2 MB) in {results / 'runs'}, left by training jobs")
+    assert f"`python -m transfer_study.set_aside {results}` lists them" in line
+    assert f"`python -m transfer_study.set_aside {results} --remove` deletes them" in line
+    # Not inside a job (which parses the Snakefile again and has no console).
+    assert not any(
+        "set-aside" in message for message in plan(demo_config(tmp_path), in_main_process=False).messages
+    )

@@ -1,6 +1,6 @@
 """What the workflow settles before Snakemake plans a job: the config checked (grids expanded, defaults
-filled in), the PDF built or not, the runs not retried, the claims file checked, and the lines the
-console shows about all of it.
+filled in), the PDF built or not, the runs not retried, the claims file checked, the backups set aside
+counted, and the lines the console shows about all of it.
 
 rules/common.smk calls `plan_study` once per parse and reads the Plan; everything here is plain Python
 on the config and the files it names, so the tests run it without Snakemake. A problem of the user's
@@ -19,6 +19,7 @@ from transfer_study import grids as study_grids
 from transfer_study.failures import known_failure
 from transfer_study.report import claims as report_claims
 from transfer_study.report import pdf as report_pdf
+from transfer_study.training import set_aside as training_set_aside
 
 
 class PlanningError(ValueError):
@@ -133,6 +134,9 @@ def plan_study(
         "experiment or delete that log to train it again."
         for name, seed in failed
     ]
+    # Where the user started the workflow only: a job parsing the Snakefile again has no console.
+    set_aside = training_set_aside.planning_line(config["results"]) if in_main_process else None
+    messages += [set_aside] if set_aside else []
     warning = claims_warning(config, claims_path)
     messages += [warning] if warning else []
     return Plan(grids, digest, pdf, failed, messages)
