@@ -102,6 +102,8 @@ def test_hostile_zip_member_is_refused_before_anything_is_read(tmp_path, case):
         next(iter_zip_files(archive))
     message = str(caught.value)
     assert "beans.zip" in message and repr(member_name(member)) in message and why in message
+    what_to_do = "rebuild the archive with every file stored as itself (no links or special files)"
+    assert message.endswith(f"; refused: {what_to_do} at a path inside it")
     with pytest.raises(UnsafeArchiveError):
         extract_archive(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -115,6 +117,7 @@ def test_hostile_tar_member_is_refused_before_anything_is_read(tmp_path, case):
         next(iter_tar_files(archive))
     message = str(caught.value)
     assert "cifar.tar.gz" in message and repr(member_name(member)) in message and why in message
+    assert "; refused: rebuild the archive with every file stored as itself" in message
     with pytest.raises(UnsafeArchiveError):
         extract_archive(archive, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -123,8 +126,12 @@ def test_hostile_tar_member_is_refused_before_anything_is_read(tmp_path, case):
 def test_zip_bomb_is_refused_by_declared_size(tmp_path):
     archive = make_zip(tmp_path / "bomb.zip", [("zeros.bin", bytes(5_000_000))])
     assert archive.stat().st_size < 100_000  # small on disk, large once inflated
-    with pytest.raises(UnsafeArchiveError, match="5,000,000 bytes.*limit of 1,000,000 bytes"):
+    with pytest.raises(UnsafeArchiveError, match="5,000,000 bytes.*limit of 1,000,000 bytes") as caught:
         next(iter_zip_files(archive, max_total_bytes=1_000_000))
+    assert str(caught.value).startswith(f"{archive}: ")
+    assert str(caught.value).endswith(
+        "if the archive is genuine, make it smaller (fewer images, or smaller ones)"
+    )
     with pytest.raises(UnsafeArchiveError, match="5,000,000"):
         extract_archive(archive, tmp_path / "out", max_total_bytes=1_000_000)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -274,4 +281,6 @@ def test_a_member_name_that_appears_twice_is_refused_naming_it(tmp_path, kind):
     else:
         path, read = make_tar(tmp_path / "twice.tar.gz", members), iter_tar_files
     with pytest.raises(UnsafeArchiveError, match=r"member 'train/cat/001.jpg' appears twice in the archive"):
+        list(read(path))
+    with pytest.raises(UnsafeArchiveError, match=r"; refused: rebuild the archive with each file once$"):
         list(read(path))

@@ -236,6 +236,21 @@ def test_bad_claims_are_named(tmp_path):
     assert "beans/e: a margin belongs to, and only to, an equivalent claim" in text
 
 
+def test_a_claims_file_that_is_no_yaml_or_missing_is_an_error_naming_the_file_and_line(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text("beans:\n  claims:\n    - id: a\n    greater: [a, b\n")
+    with pytest.raises(ClaimsError) as error:
+        load_claims(path)
+    (problem,) = error.value.problems
+    assert problem.startswith(f"{path}, line 4: not valid YAML (") and problem.endswith("; correct it there")
+    with pytest.raises(ClaimsError) as error:
+        load_claims(tmp_path / "gone.yaml")
+    assert error.value.problems == [
+        f"{tmp_path / 'gone.yaml'}: cannot be read (No such file or directory); the report judges the "
+        "claims it holds: put the file back (an empty file holds no claims)"
+    ]
+
+
 def test_every_key_of_a_claim_is_typed_at_loading(tmp_path):
     path = tmp_path / "claims.yaml"
     bad = [

@@ -281,6 +281,23 @@ def test_a_folder_s_table_gives_the_classes_and_training_count_at_planning(tmp_p
             with_lines(*GOOD),
             "datasets.beans.test_fraction: the table's split column",
         ),
+        # Read at planning, the table's mistakes name the dataset's keys, not datasets.*.
+        (
+            csv_dataset(label_column="class"),
+            with_lines(*GOOD),
+            "no column 'class' (datasets.beans.label_column) in its header",
+        ),
+        (
+            csv_dataset(class_names=["cat", "dog"]),
+            with_lines(*GOOD, "photos/077.png,bird"),
+            "line 22: label 'bird' is not in datasets.beans.class_names (cat, dog)",
+        ),
+        (
+            csv_dataset(table="other.csv"),
+            with_lines(*GOOD),
+            "mine/other.csv: no such file; datasets.beans.table names the table by its path inside the "
+            "source: correct it, or put the table there",
+        ),
     ],
 )
 def test_table_mistakes_are_config_errors_at_planning(tmp_path, monkeypatch, dataset, content, message):

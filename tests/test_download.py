@@ -199,7 +199,15 @@ def test_wrong_checksum_leaves_nothing(source, dest):
     message = str(caught.value)
     assert "train.zip" in message and "sha256" in message
     assert WRONG in message and SHA256 in message
+    # What to do, and where: the config key of the source and the place to put the file by hand.
+    assert "checksums of the source in the config" in message and f"by hand at {dest}" in message
     assert leftovers(dest) == []
+
+
+def test_a_checksum_error_names_the_source_s_key_in_the_config(source, dest):
+    with pytest.raises(ChecksumError) as caught:
+        fetch(source.as_uri(), dest, {"sha256": WRONG}, source="beans_train")
+    assert "size and checksums of sources.beans_train in the config" in str(caught.value)
 
 
 def test_present_verified_file_is_not_fetched_again(source, dest):

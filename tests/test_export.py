@@ -18,6 +18,7 @@ from transfer_study.export import (
     check_export,
     export_model,
     failed_check_message,
+    without_export,
 )
 
 # Augmentation in the model, as in the beans runs: the exports must leave its random ops out.
@@ -194,6 +195,13 @@ def test_an_export_of_an_untrained_seed_or_an_unknown_format_is_a_config_error()
     raw["experiments"]["cifar10-stage2"]["export"] = ["onnx", "tflite"]
     errors = study_config.schema_errors(raw, read_yaml("config/schema.yaml"))
     assert any("cifar10-stage2" in error and "export" in error for error in errors), errors
+
+
+def test_a_failed_export_says_where_the_config_asks_for_it():
+    assert without_export("onnx", "beans-3c") == (
+        "to go on without this export, remove onnx from the `export` of experiment beans-3c (or of the "
+        "grid that made it) in the config"
+    )
 
 
 def test_the_export_check_file_names_its_artifact_inside_the_export_folder(trained_model, images, tmp_path):

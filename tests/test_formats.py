@@ -615,3 +615,16 @@ def test_the_real_cifar10_jpeg_zips_read_as_the_train_test_layout():
     assert (carved["validation_fraction"], carved["split_seed"]) == (0.2, 0)
     assert not set(carved["members"]["train"]) & set(carved["members"]["validation"])
     assert arrays["x_train"].shape == (40000, 32, 32, 3) and arrays["x_test"].dtype == np.uint8
+
+
+def test_a_cifar_archive_of_another_version_is_an_error_saying_which_one_to_give(tmp_path):
+    from transfer_study.data.formats import cifar10_tar
+
+    files = {f"cifar-10-batches-bin/data_batch_{index}.bin": b"\0" * 3073 for index in range(1, 6)}
+    archive = write_tar(tmp_path / "cifar-10-binary.tar.gz", files)
+    with pytest.raises(DatasetError) as error:
+        cifar10_tar.read_cifar10(archive, 32)
+    message = str(error.value)
+    assert message.startswith(f"{archive}: missing CIFAR-10 batch(es) data_batch_1, ")
+    assert "must be cifar-10-python.tar.gz as published (the python version" in message
+    assert "datasets.*.splits.archive" in message

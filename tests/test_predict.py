@@ -110,3 +110,58 @@ def test_a_folder_that_is_no_run_is_a_clear_error(tmp_path):
     from transfer_study.predict import main
 
     assert main([str(tmp_path), str(tmp_path)]) == 2
+
+
+def test_a_run_whose_metrics_cannot_name_the_classes_is_an_error_naming_the_file(tmp_path, capsys):
+    from transfer_study.predict import main
+
+    run = tmp_path / "runs/beans/seed0"
+    run.mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"")
+    (run / "metrics.json").write_text("{half a file")
+    assert main([str(run), str(tmp_path)]) == 2
+    said = capsys.readouterr().err
+    assert f"predict: {run / 'metrics.json'}: not JSON" in said and "run the workflow again" in said
+    (run / "metrics.json").write_text(json.dumps({"test": {}}))
+    assert main([str(run), str(tmp_path)]) == 2
+    assert f"{run / 'metrics.json'}: no class_names" in capsys.readouterr().err
+
+
+def test_a_truncated_model_is_an_error_saying_what_to_do(tmp_path, capsys):
+    from transfer_study.predict import main
+
+    run = tmp_path / "runs/beans/seed0"
+    run.mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"not a zip")
+    (run / "metrics.json").write_text(json.dumps({"class_names": CLASSES}))
+    assert main([str(run), str(tmp_path)]) == 2
+    said = capsys.readouterr().err
+    assert f"{run / 'model.keras'} exists but is not a complete .keras file" in said
+    assert "Traceback" not in said
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_a_batch_size_below_one_is_an_error_naming_the_option(tmp_path, capsys, value):
+    from transfer_study.predict import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path), str(tmp_path), "--batch-size", value])
+    assert stopped.value.code == 2
+    assert f"argument --batch-size: {value!r} is not a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_a_model_and_metrics_of_different_runs_are_an_error_saying_what_to_do(run_folder, tmp_path):
+    import shutil
+
+    from transfer_study.predict import RunError, run_model
+
+    run = tmp_path / "seed0"
+    run.mkdir()
+    shutil.copy(run_folder / "model.keras", run / "model.keras")
+    (run / "metrics.json").write_text(json.dumps({"class_names": CLASSES[:2]}))
+    with pytest.raises(RunError) as raised:
+        run_model(run)
+    assert str(raised.value) == (
+        f"{run}: the model has 3 outputs for the 2 classes of metrics.json, so the two come from different "
+        "runs: put back the pair one run wrote, or delete both and run the workflow again"
+    )

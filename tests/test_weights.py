@@ -130,8 +130,12 @@ def test_hand_written_file_loads(base, tmp_path):
 def test_layer_missing_in_file_is_named(base, tmp_path):
     layers = model_arrays(base)
     del layers["fire5/expand3x3"]
-    with pytest.raises(ValueError, match="fire5_expand3x3"):
+    with pytest.raises(ValueError, match="fire5_expand3x3") as raised:
         load_squeezenet_keras2_h5(base, write_keras2_file(tmp_path / "w.h5", layers))
+    assert str(tmp_path / "w.h5") in str(raised.value)
+    assert str(raised.value).endswith(
+        "check the source that the experiment's weights (experiments.*.weights) names"
+    )
 
 
 def test_file_layer_missing_in_model_is_named(base, tmp_path):
@@ -146,8 +150,10 @@ def test_shape_mismatch_names_layer_and_both_shapes_and_assigns_nothing(base, tm
     before = layers["conv1"]["kernel"]
     layers["conv1"]["kernel"] = before + 1
     layers["fire3/squeeze1x1"]["kernel"] = np.zeros((1, 1, 64, 16))
-    with pytest.raises(ValueError, match=r"fire3_squeeze1x1.*\(1, 1, 128, 16\).*\(1, 1, 64, 16\)"):
+    with pytest.raises(ValueError, match=r"fire3_squeeze1x1.*\(1, 1, 128, 16\).*\(1, 1, 64, 16\)") as raised:
         load_squeezenet_keras2_h5(base, write_keras2_file(tmp_path / "w.h5", layers))
+    assert str(raised.value).startswith(f"{tmp_path / 'w.h5'}: layer 'fire3_squeeze1x1'")
+    assert "the file holds another model's weights" in str(raised.value)
     np.testing.assert_array_equal(base.get_layer("conv1").kernel.numpy(), before)
 
 

@@ -210,6 +210,14 @@ def check_export(model, name: str, folder: Path, images: np.ndarray, precision: 
     }
 
 
+def without_export(name: str, experiment: str) -> str:
+    """What to do about an export that cannot be made or trusted: where the config asks for it."""
+    return (
+        f"to go on without this export, remove {name} from the `export` of experiment {experiment} "
+        "(or of the grid that made it) in the config"
+    )
+
+
 def failed_check_message(check: dict) -> str:
     return (
         f"{check['format']}: the export disagrees with the Keras model on the first {check['images']} test "

@@ -57,14 +57,29 @@ def run_model(run: Path):
                 f"{path}: not there; RUN is a finished run folder (results/runs/<experiment>/seed<N>) "
                 "holding model.keras and metrics.json"
             )
-    class_names = json.loads(metrics_path.read_text())["class_names"]
+    class_names = _class_names(metrics_path)
     model = load_trained_model(model_path)
     size = int(model.input_shape[1])
     if model.output_shape[-1] != len(class_names):
         raise RunError(
-            f"{run}: the model has {model.output_shape[-1]} outputs for {len(class_names)} classes"
+            f"{run}: the model has {model.output_shape[-1]} outputs for the {len(class_names)} classes "
+            f"of {metrics_path.name}, so the two come from different runs: put back the pair one run wrote, "
+            "or delete both and run the workflow again"
         )
     return model, list(class_names), size
+
+
+def _class_names(metrics_path: Path) -> list[str]:
+    """The class names a run's metrics.json lists, in the order of the model's outputs."""
+    try:
+        names = json.loads(metrics_path.read_text())["class_names"]
+    except (ValueError, KeyError, TypeError) as error:
+        reason = "no class_names" if isinstance(error, KeyError | TypeError) else f"not JSON ({error})"
+        raise RunError(
+            f"{metrics_path}: {reason}, so the model's outputs cannot be named; evaluation writes it: "
+            "delete it and run the workflow again"
+        ) from None
+    return list(names)
 
 
 def _file_bytes(path: Path) -> bytes:
@@ -251,6 +266,17 @@ class _progress:
         return False
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m transfer_study.predict", description=__doc__.splitlines()[0]
@@ -259,15 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("images", type=Path, nargs="+", help="image files, folders, zip or tar archives")
     parser.add_argument("--out", type=Path, default=Path("predictions.csv"), help="the CSV to write")
     parser.add_argument("--top-k", type=int, default=3, help="how many of the likeliest classes to list")
-    parser.add_argument("--batch-size", type=int, default=64, help="images decoded and predicted at once")
+    parser.add_argument(
+        "--batch-size", type=_at_least_one, default=64, help="images decoded and predicted at once"
+    )
     arguments = parser.parse_args(argv)
+    from transfer_study.training.evaluation import UnreadableModel
     from transfer_study.training.runtime import prepare_environment
 
     prepare_environment()
     try:
         counts = predict_images(arguments.run, arguments.images, arguments.out, arguments.top_k,
                                 arguments.batch_size)  # fmt: skip
-    except (RunError, ValueError) as error:
+    except (RunError, ValueError, UnreadableModel) as error:
         print(f"predict: {error}", file=sys.stderr)
         return 2
     print(

@@ -22,8 +22,14 @@ class UnsafeArchiveError(ValueError):
     """A member that could write outside its folder, or an archive that could fill a disk."""
 
 
-def _refuse(archive_name: str, member: str, why: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(f"{archive_name}: member {member!r} {why}; refused")
+# What to do about a refused member, unless its refusal says otherwise.
+REBUILD = (
+    "rebuild the archive with every file stored as itself (no links or special files) at a path inside it"
+)
+
+
+def _refuse(archive_name: str, member: str, why: str, fix: str = REBUILD) -> UnsafeArchiveError:
+    return UnsafeArchiveError(f"{archive_name}: member {member!r} {why}; refused: {fix}")
 
 
 def _check_name(name: str, archive_name: str) -> None:
@@ -39,7 +45,8 @@ def _check_total(total: int, limit: int | None, archive_name: str) -> None:
     if limit is not None and total > limit:
         raise UnsafeArchiveError(
             f"{archive_name}: members declare {total:,} bytes uncompressed, over the limit of "
-            f"{limit:,} bytes; refused as a possible zip bomb"
+            f"{limit:,} bytes; refused as a possible zip bomb: if the archive is genuine, make it smaller "
+            "(fewer images, or smaller ones)"
         )
 
 
@@ -88,7 +95,7 @@ def _refuse_repeated_names(names: list[str], archive_name: str) -> None:
             raise _refuse(
                 archive_name,
                 name,
-                "appears twice in the archive (which copy is meant is ambiguous); "
+                "appears twice in the archive (which copy is meant is ambiguous)",
                 "rebuild the archive with each file once",
             )
         seen.add(name)

@@ -291,6 +291,16 @@ def _download_and_report(url, dest, checksums, size, timeout, progress, say) -> 
     return "downloaded"
 
 
+def _checksum_hint(dest: Path, source: str | None) -> str:
+    """What to do when the file a url serves is not the one the config describes."""
+    key = f"sources.{source}" if source else "the source"
+    return (
+        f"The url serves another file than the size and checksums of {key} in the config describe: if it "
+        "now serves a new version on purpose, put that file's checksums (and size) in the config; "
+        f"otherwise try again later, or place the file by hand at {dest}."
+    )
+
+
 def _retry_pause(attempt: int) -> float:
     return min(RETRY_PAUSE_SECONDS * attempt, MAX_RETRY_PAUSE_SECONDS)
 
@@ -305,6 +315,7 @@ def fetch(
     attempts: int = 1,
     progress: Progress | None = None,
     log=None,
+    source: str | None = None,
 ) -> str:
     """Make `dest` a verified copy of `url`; returns "present" if it already was, else "downloaded".
 
@@ -312,7 +323,7 @@ def fetch(
     errors, transient HTTP errors (5xx, 429) and corrupted transfers are tried up to `attempts`
     times; the last error is raised (a ChecksumError if the last transfer was corrupted).
     `progress(bytes_done, total_or_None)` is called after every chunk; `log` is a logging.Logger
-    or a file-like object.
+    or a file-like object. `source`, the source's name in the config, is named by a checksum error.
     """
     dest = Path(dest)
     say = _line_writer(log)
@@ -330,4 +341,7 @@ def fetch(
             say(f"attempt {attempt} of {attempts} failed: {error}")
             time.sleep(_retry_pause(attempt))
     # The last (or only) attempt: its error, if any, is the one the caller sees.
-    return _download_and_report(url, dest, checksums, size, timeout, progress, say)
+    try:
+        return _download_and_report(url, dest, checksums, size, timeout, progress, say)
+    except ChecksumError as error:
+        raise ChecksumError(f"{error}. {_checksum_hint(dest, source)}") from None

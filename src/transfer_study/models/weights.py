@@ -33,7 +33,7 @@ def load_keras2_h5(model: keras.Model, path: str | PathLike, file_name_of=None) 
     check_same_layers(model_layers, set(file_layers), path)
     assignments = []
     for file_name, arrays in file_layers.items():
-        assignments += match_variables(model_layers[file_name], file_name, arrays)
+        assignments += match_variables(model_layers[file_name], file_name, arrays, path)
     for variable, array in assignments:
         variable.assign(array)
     return len(assignments)
@@ -59,6 +59,13 @@ def read_keras2_layers(path: str | PathLike) -> dict[str, dict[str, np.ndarray]]
     return layers
 
 
+# What to do when a file's layers are not the model's, in the errors that say so.
+OTHER_MODEL = (
+    "the file holds another model's weights: check the source that the experiment's weights "
+    "(experiments.*.weights) names"
+)
+
+
 def decoded(names) -> list[str]:
     return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in names]
 
@@ -75,31 +82,32 @@ def check_same_layers(model_layers: dict, file_names: set[str], path) -> None:
         names = [model_layers[name].name for name in missing_in_file]
         raise ValueError(
             f"layer {names[0]!r} of the model (file name {missing_in_file[0]!r}) has no weights in "
-            f"{path}; all missing: {names}"
+            f"{path}; all missing: {names}; {OTHER_MODEL}"
         )
     missing_in_model = sorted(file_names - set(model_layers))
     if missing_in_model:
         raise ValueError(
             f"layer {missing_in_model[0]!r} of {path} has weights but the model has no layer of that "
-            f"name; all missing: {missing_in_model}"
+            f"name; all missing: {missing_in_model}; {OTHER_MODEL}"
         )
 
 
-def match_variables(layer, file_name: str, arrays: dict[str, np.ndarray]) -> list:
-    """Pair each variable of `layer` with its array from the file, checking names and shapes."""
+def match_variables(layer, file_name: str, arrays: dict[str, np.ndarray], path="the file") -> list:
+    """Pair each variable of `layer` with its array from the file (`path`, named in the errors),
+    checking names and shapes."""
     variables = {v.name: v for v in layer.weights}
     if set(variables) != set(arrays):
         raise ValueError(
-            f"layer {layer.name!r}: the model has variables {sorted(variables)}, "
-            f"file layer {file_name!r} has {sorted(arrays)}"
+            f"{path}: layer {layer.name!r}: the model has variables {sorted(variables)}, "
+            f"file layer {file_name!r} has {sorted(arrays)}; {OTHER_MODEL}"
         )
     pairs = []
     for name, variable in variables.items():
         expected, found = tuple(variable.shape), arrays[name].shape
         if expected != found:
             raise ValueError(
-                f"layer {layer.name!r} ({file_name!r} in the file): {name} has shape {expected} "
-                f"in the model but {found} in the file"
+                f"{path}: layer {layer.name!r} ({file_name!r} in the file): {name} has shape {expected} "
+                f"in the model but {found} in the file; {OTHER_MODEL}"
             )
         pairs.append((variable, arrays[name]))
     return pairs

@@ -41,8 +41,20 @@ KEYS = {"id", "section", "metric", "metrics", "margin", *LANGUAGES, *FORMS}
 def load_claims(path) -> dict[str, list[dict]]:
     """The claims of each study; raises ClaimsError naming the file and claim for every problem, so that
     a mistake is found at planning rather than by the report job after all the training."""
-    with open(path) as handle:
-        studies = yaml.safe_load(handle) or {}
+    try:
+        with open(path) as handle:
+            studies = yaml.safe_load(handle) or {}
+    except OSError as error:
+        message = (
+            f"{path}: cannot be read ({error.strerror or error}); the report judges the claims it holds: "
+            "put the file back (an empty file holds no claims)"
+        )
+        raise ClaimsError([message]) from None
+    except yaml.YAMLError as error:
+        place = getattr(error, "problem_mark", None)
+        line = f", line {place.line + 1}" if place is not None else ""
+        reason = getattr(error, "problem", None) or str(error)
+        raise ClaimsError([f"{path}{line}: not valid YAML ({reason}); correct it there"]) from None
     if not isinstance(studies, dict):
         raise ClaimsError([f"{path}: expected a mapping of studies to their claims"])
     problems, seen = [], set()

@@ -52,6 +52,11 @@ def _latin1_encode(text, encoding="latin-1"):
 
 
 CIFAR_ROW_BYTES = 3 * 32 * 32
+# What to do about an archive that is not the one this format reads, in its errors.
+AS_PUBLISHED = (
+    "the archive must be cifar-10-python.tar.gz as published (the python version, not the binary or "
+    "MATLAB one): check the url and checksums of the source that datasets.*.splits.archive names"
+)
 
 
 def _unpickle(data: bytes, archive: Path, member: str) -> dict:
@@ -62,7 +67,7 @@ def _unpickle(data: bytes, archive: Path, member: str) -> dict:
     from transfer_study.data.datasets import DatasetError
 
     def wrong(what: str) -> DatasetError:
-        return DatasetError(f"{archive}: member {member} is not a CIFAR-10 batch: {what}")
+        return DatasetError(f"{archive}: member {member} is not a CIFAR-10 batch: {what}; {AS_PUBLISHED}")
 
     try:
         batch = _CifarUnpickler(io.BytesIO(data), encoding="bytes").load()
@@ -115,7 +120,7 @@ def read_cifar10(archive: Path, size: int) -> dict[str, tuple[np.ndarray, np.nda
     train_names = [f"data_batch_{i}" for i in range(1, 6)]
     missing = [name for name in [*train_names, "test_batch"] if name not in batches]
     if missing:
-        raise DatasetError(f"{archive}: missing CIFAR-10 batch(es) {', '.join(missing)}")
+        raise DatasetError(f"{archive}: missing CIFAR-10 batch(es) {', '.join(missing)}; {AS_PUBLISHED}")
     parts = {"train": [(name, _unpickle(batches[name], archive, name)) for name in train_names]}
     parts["test"] = [("test_batch", _unpickle(batches["test_batch"], archive, "test_batch"))]
     return {

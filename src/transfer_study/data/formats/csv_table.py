@@ -54,12 +54,17 @@ class Row(NamedTuple):
     split: str | None
 
 
-def table_name(dataset: dict) -> str:
+# How the messages name the dataset's keys: a preprocessing job knows its dataset's settings but not its
+# name (`datasets.*.table`); planning names it (`datasets.pets.table`).
+ANY_DATASET = "datasets.*"
+
+
+def table_name(dataset: dict, key: str = ANY_DATASET) -> str:
     """The table's path inside the source; one that would leave it (absolute, or up through ..) is a
-    TableError, as the rows' paths are."""
+    TableError, as the rows' paths are. `key` names the dataset in the message (`datasets.<name>`)."""
     leaving = _leaving_table(dataset)
     if leaving is not None:
-        raise TableError(f"datasets.*.table: {leaving}")
+        raise TableError(f"{key}.table: {leaving}")
     return posixpath.normpath(str(dataset["table"]).replace("\\", "/"))
 
 
@@ -72,8 +77,9 @@ def _leaving_table(dataset: dict) -> str | None:
     return None
 
 
-def parse_table(data: bytes, where: str, dataset: dict) -> list[Row]:
-    """The rows of a table's bytes, every one checked; `where` names the table in the messages."""
+def parse_table(data: bytes, where: str, dataset: dict, key: str = ANY_DATASET) -> list[Row]:
+    """The rows of a table's bytes, every one checked; `where` names the table in the messages, `key`
+    the dataset's keys (`datasets.<name>`)."""
     import csv
     import io
 
@@ -91,8 +97,8 @@ def parse_table(data: bytes, where: str, dataset: dict) -> list[Row]:
         header = [name.strip() for name in next(reader, [])]
     except csv.Error as error:
         raise TableError(f"{where}, line 1: {error}") from None
-    columns = _columns(header, where, dataset)
-    folder = posixpath.dirname(table_name(dataset))
+    columns = _columns(header, where, dataset, key)
+    folder = posixpath.dirname(table_name(dataset, key))
     listed = set(dataset.get("class_names") or [])
     rows, first_line = [], {}
     try:
@@ -105,7 +111,7 @@ def parse_table(data: bytes, where: str, dataset: dict) -> list[Row]:
                     f"{where}, line {line}: {len(fields)} fields where the header has {len(header)}; "
                     "quote a value that holds the delimiter"
                 )
-            row = _row(fields, columns, line, where, folder, listed)
+            row = _row(fields, columns, line, where, folder, listed, key)
             if row.path in first_line:
                 raise TableError(
                     f"{where}, line {line}: {row.path!r} is listed already on line {first_line[row.path]}; "
@@ -134,7 +140,7 @@ def _refuse_paths_alike_in_case(rows: list[Row], first_line: dict[str, int], whe
         )
 
 
-def _columns(header: list[str], where: str, dataset: dict) -> dict[str, int | None]:
+def _columns(header: list[str], where: str, dataset: dict, key: str) -> dict[str, int | None]:
     wanted = {
         "path": dataset.get("path_column", DEFAULT_PATH_COLUMN),
         "label": dataset.get("label_column", DEFAULT_LABEL_COLUMN),
@@ -148,14 +154,14 @@ def _columns(header: list[str], where: str, dataset: dict) -> dict[str, int | No
             columns[role] = header.index(name)
         else:
             raise TableError(
-                f"{where}: no column {name!r} (datasets.*.{role}_column) in its header "
+                f"{where}: no column {name!r} ({key}.{role}_column) in its header "
                 f"({', '.join(repr(column) for column in header) or 'empty'}); name the column that holds "
                 f"each image's {role}"
             )
     return columns
 
 
-def _row(fields, columns, line: int, where: str, folder: str, listed: set[str]) -> Row:
+def _row(fields, columns, line: int, where: str, folder: str, listed: set[str], key: str) -> Row:
     place = f"{where}, line {line}"
     raw_path = fields[columns["path"]].strip().replace("\\", "/")
     if not raw_path:
@@ -171,7 +177,7 @@ def _row(fields, columns, line: int, where: str, folder: str, listed: set[str]) 
         raise TableError(f"{place}: {raw_path!r} has an empty label")
     if listed and label not in listed:
         raise TableError(
-            f"{place}: label {label!r} is not in datasets.*.class_names ({', '.join(sorted(listed))}); add "
+            f"{place}: label {label!r} is not in {key}.class_names ({', '.join(sorted(listed))}); add "
             "it to the list or correct the row"
         )
     split = None
@@ -215,7 +221,10 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
             files, unread, left_out = read_source_files(source)
             content = dict(files)
             if name not in content:
-                raise TableError(f"{source}: no member {name!r} (datasets.*.table); the table must be inside")
+                raise TableError(
+                    f"{source}: no member {name!r} ({ANY_DATASET}.table); put the table inside the archive, "
+                    "or give its path there"
+                )
             rows = parse_table(content.pop(name), where, dataset)
             left_out += len(content) - len({row.path for row in rows} & content.keys())
         content = dict(files)
@@ -278,9 +287,12 @@ def _file_names(directory: Path) -> list[str]:
     return [relative for relative, _ in listed_files(directory)]
 
 
-def _table_bytes(path: Path, where: str) -> bytes:
+def _table_bytes(path: Path, where: str, key: str = ANY_DATASET) -> bytes:
     if not path.is_file():
-        raise TableError(f"{where}: no such file; datasets.*.table names the table inside the source")
+        raise TableError(
+            f"{where}: no such file; {key}.table names the table by its path inside the source: correct "
+            "it, or put the table there"
+        )
     if path.stat().st_size > MAX_TABLE_BYTES:
         raise TableError(
             f"{where}: {path.stat().st_size:,} bytes, over the limit of {MAX_TABLE_BYTES:,} for a table"
@@ -302,9 +314,10 @@ def _planned_rows(config: dict, name: str) -> list[Row] | None:
     if directory is None or not directory.is_dir():
         return None
     dataset = config["datasets"][name]
-    table = directory / table_name(dataset)
+    key = f"datasets.{name}"
+    table = directory / table_name(dataset, key)
     stat = table.stat() if table.is_file() else None
-    return _rows_cached(str(table), stat and (stat.st_size, stat.st_mtime_ns), _options_key(dataset))
+    return _rows_cached(str(table), stat and (stat.st_size, stat.st_mtime_ns), _options_key(dataset), key)
 
 
 def _options_key(dataset: dict) -> tuple:
@@ -313,12 +326,15 @@ def _options_key(dataset: dict) -> tuple:
 
 
 @functools.lru_cache(maxsize=16)
-def _rows_cached(table: str, stamp, options: tuple) -> list[Row]:
-    """Planning asks for the rows for every job; the table is read once per process and change."""
+def _rows_cached(table: str, stamp, options: tuple, key: str) -> list[Row]:
+    """Planning asks for the rows for every job; the table is read once per process and change. `key`
+    names the dataset in the messages (`datasets.<name>`)."""
     dataset = {
-        key: list(value) if isinstance(value, tuple) else value for key, value in options if value is not None
+        option: list(value) if isinstance(value, tuple) else value
+        for option, value in options
+        if value is not None
     }
-    return parse_table(_table_bytes(Path(table), table), table, dataset)
+    return parse_table(_table_bytes(Path(table), table, key), table, dataset, key)
 
 
 def class_names(config: dict, name: str) -> list[str] | None:
