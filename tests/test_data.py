@@ -222,9 +222,11 @@ def test_expected_image_counts_catch_an_archive_that_yields_fewer(tmp_path):
     assert len(arrays["y_train"]) == 6
     dataset["expected_images"]["test"] = 7
     with pytest.raises(
-        DatasetError, match=r"test split: 6 images read from test.zip.*expected_images.test says 7"
+        DatasetError,
+        match=r"test split: 6 images read from .*/test.zip, datasets.leaves.expected_images.test "
+        r"in the config says 7",
     ):
-        preprocess_dataset(dataset, archives, 8)
+        preprocess_dataset(dataset, archives, 8, name="leaves")
 
 
 def test_empty_class_folder_is_an_error_naming_the_class(tmp_path):
@@ -425,3 +427,73 @@ def test_decoding_on_several_processes_gives_the_same_images_and_the_same_failur
     assert sorted(one_reasons) == sorted(two_reasons) == [5, len(blobs) - 1]
     assert one_reasons == two_reasons
     assert one[5].max() == 0 and one[6].max() > 0
+
+
+def _pool_folder(root: Path, per_class: int) -> Path:
+    """A pooled image_folder source: three class folders of small PNGs, one file that does not decode."""
+    rng = np.random.default_rng(11)
+    for label in ("a", "b", "c"):
+        (root / label).mkdir(parents=True)
+        for index in range(per_class):
+            pixels = rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)
+            (root / label / f"{index:03d}.png").write_bytes(_encoded(Image.fromarray(pixels), "PNG"))
+    (root / "b" / "broken.png").write_bytes(b"not an image")
+    return root
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_images_kept_on_disk_are_those_kept_in_memory_and_leave_no_file_behind(tmp_path, workers):
+    """Preprocessing with a scratch folder (as the preprocess job runs it) decodes, drops the failures
+    and splits into files mapped in place of memory: the same arrays, the same stats, bit for bit, on one
+    process or forked ones, and no file is left in the folder."""
+    from transfer_study.data import datasets
+
+    source = _pool_folder(tmp_path / "photos", per_class=(datasets.PARALLEL_FROM // 3) + 10)
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    in_memory, memory_stats = preprocess_dataset(dataset, {"pool": source}, 16, workers=workers)
+    on_disk, disk_stats = preprocess_dataset(dataset, {"pool": source}, 16, workers=workers, scratch=scratch)
+    assert disk_stats == memory_stats
+    assert [skip["member"] for skip in disk_stats["skipped"]] == ["b/broken.png"]
+    assert sorted(on_disk) == sorted(in_memory)
+    for key, array in in_memory.items():
+        np.testing.assert_array_equal(on_disk[key], array, err_msg=key)
+    for split in ("train", "validation", "test"):
+        assert isinstance(on_disk[f"x_{split}"], np.memmap), split  # mapped, not held in memory
+        assert not isinstance(in_memory[f"x_{split}"], np.memmap), split
+    assert list(scratch.iterdir()) == []  # each file unlinked once mapped
+    save_arrays(tmp_path / "pool.npz", on_disk, ["a", "b", "c"])
+    loaded = load_arrays(tmp_path / "pool.npz")
+    np.testing.assert_array_equal(loaded["x_test"], in_memory["x_test"])
+
+
+def test_rows_taken_a_chunk_at_a_time_equal_numpys_fancy_indexing(tmp_path, monkeypatch):
+    from transfer_study.data import datasets
+
+    images = np.random.default_rng(2).integers(0, 255, (50, 4, 4, 3), dtype=np.uint8)
+    rows = np.array([49, 0, 7, 7, 31, 12, 3])
+    monkeypatch.setattr(datasets, "ROWS_CHUNK_BYTES", 2 * 4 * 4 * 3)  # two images a chunk
+    np.testing.assert_array_equal(datasets.take_rows(images, rows), images[rows])
+    with datasets.images_on_disk(tmp_path):
+        taken = datasets.take_rows(images, rows)
+    assert isinstance(taken, np.memmap)
+    np.testing.assert_array_equal(taken, images[rows])
+    assert datasets.take_rows(images, []).shape == (0, 4, 4, 3)
+
+
+def test_a_folders_file_too_large_for_an_image_is_skipped_unread_with_its_reason(tmp_path, monkeypatch):
+    """A folder's files are read one at a time as they are decoded; one larger than any image could be
+    is skipped from its size, never read, and listed with the reason."""
+    from transfer_study.data import datasets
+
+    source = _pool_folder(tmp_path / "photos", per_class=6)
+    largest = max(path.stat().st_size for path in source.rglob("*.png"))
+    (source / "c" / "huge.png").write_bytes(b"\x89PNG" + bytes(largest + 100))
+    monkeypatch.setattr(datasets, "MAX_IMAGE_FILE_BYTES", largest)
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    arrays, stats = preprocess_dataset(dataset, {"pool": source}, 8)
+    reasons = {skip["member"]: skip["reason"] for skip in stats["skipped"]}
+    assert reasons["c/huge.png"] == f"a file of more than {largest:,} bytes, too large for an image"
+    assert "b/broken.png" in reasons
+    assert sum(len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")) == 18

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -24,6 +28,9 @@ SPLITS = ("train", "validation", "test")
 # this is a malformed or malicious archive, refused before anything is read, so what an archive puts in
 # memory stays below it.
 MAX_ARCHIVE_BYTES = 1024**3
+# A folder's file larger than this is skipped unread: an image of MAX_IMAGE_PIXELS, even uncompressed
+# 16-bit RGBA, takes less.
+MAX_IMAGE_FILE_BYTES = 512 * 1024**2
 # A beans photo has 0.25 megapixels; an image with more than this is refused from its header, before
 # Pillow decodes it (Pillow itself only warns up to 179 megapixels).
 MAX_IMAGE_PIXELS = 40_000_000
@@ -96,12 +103,29 @@ def _viewer_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _decode_or_reason(job: tuple[bytes, int]) -> np.ndarray | str:
+def _decode_or_reason(job: tuple[bytes | Path, int]) -> np.ndarray | str:
     data, size = job
     try:
-        return decode_image(data, size)
+        return decode_image(_content(data), size)
     except ValueError as error:
         return str(error)
+
+
+def _content(data: bytes | Path) -> bytes:
+    """An image's bytes: given, or read from its file (a folder's), refused from its size where no image
+    could be that large, so that nothing is read unbounded."""
+    if not isinstance(data, os.PathLike):
+        return data
+    try:
+        with open(data, "rb") as handle:
+            # The size first, so that a huge file is refused unread; the bounded read for one that grows.
+            too_large = os.fstat(handle.fileno()).st_size > MAX_IMAGE_FILE_BYTES
+            content = b"" if too_large else handle.read(MAX_IMAGE_FILE_BYTES + 1)
+    except OSError as error:
+        raise ValueError(f"could not be read ({error.strerror or error})") from error
+    if too_large or len(content) > MAX_IMAGE_FILE_BYTES:
+        raise ValueError(f"a file of more than {MAX_IMAGE_FILE_BYTES:,} bytes, too large for an image")
+    return content
 
 
 def decode_many(blobs: list[bytes], size: int, workers: int = 1) -> list[np.ndarray | str]:
@@ -110,16 +134,63 @@ def decode_many(blobs: list[bytes], size: int, workers: int = 1) -> list[np.ndar
     return [reasons[index] if index in reasons else images[index] for index in range(len(blobs))]
 
 
+# Where image_array keeps what it allocates: None in memory, else a folder for files mapped in its place.
+_ON_DISK: list[Path | None] = [None]
+# take_rows copies this many bytes of images at a time.
+ROWS_CHUNK_BYTES = 64 * 1024**2
+
+
+@contextmanager
+def images_on_disk(folder: Path):
+    """Within this block the images decoded and split (image_array, take_rows) are kept in files in
+    `folder`, mapped in place of memory: a preprocessing job then holds a chunk of images at a time,
+    not the data set (the kernel writes the pages out and takes them back when memory is short).
+    Each file is unlinked as soon as it is mapped, so nothing is left behind, even by a killed job."""
+    _ON_DISK.append(Path(folder))
+    try:
+        yield
+    finally:
+        _ON_DISK.pop()
+
+
+def image_array(shape: tuple[int, ...]) -> np.ndarray:
+    """A zeroed uint8 array of `shape`: in memory, or (inside images_on_disk) a shared mapping of a
+    file of its own, which processes forked afterwards write into as well."""
+    folder = _ON_DISK[-1]
+    size = int(np.prod(shape))
+    if folder is None or size == 0:
+        return np.zeros(shape, dtype=np.uint8)
+    handle, name = tempfile.mkstemp(prefix=".images-", suffix=".u8", dir=folder)
+    try:
+        os.ftruncate(handle, size)  # a sparse file: blocks are taken as images are written
+        return np.memmap(name, dtype=np.uint8, mode="r+", shape=shape)
+    finally:
+        os.close(handle)
+        os.unlink(name)  # the mapping keeps the data; the space is freed when it is unmapped
+
+
+def take_rows(images: np.ndarray, rows) -> np.ndarray:
+    """images[rows] as a new image_array, copied a chunk at a time: a split drawn from mapped images is
+    mapped too, never held whole in memory."""
+    rows = np.asarray(rows, dtype=np.intp)
+    taken = image_array((len(rows), *images.shape[1:]))
+    step = max(1, ROWS_CHUNK_BYTES // max(1, int(np.prod(images.shape[1:]))))
+    for start in range(0, len(rows), step):
+        taken[start : start + step] = images[rows[start : start + step]]
+    return taken
+
+
 # What the forked decoding processes share with the parent: the blobs (inherited, never pickled) and
-# the output images (an anonymous shared mapping each process writes its slots of).
+# the output images (a shared mapping, anonymous or of a file, each process writes its slots of).
 _SHARED: dict = {}
 # Fewer images than this are decoded in the job's own process: starting workers would cost more.
 PARALLEL_FROM = 256
 
 
-def decode_into(blobs: list[bytes], size: int, workers: int = 1) -> tuple[np.ndarray, dict[int, str]]:
-    """All blobs decoded into one uint8 array (N, size, size, 3), in order, and {index: reason} of those
-    that do not decode (their slots left black). Never raises for a bad image.
+def decode_into(blobs: list[bytes | Path], size: int, workers: int = 1) -> tuple[np.ndarray, dict[int, str]]:
+    """All blobs (bytes, or files read one at a time as they are decoded) decoded into one uint8 array
+    (N, size, size, 3), in order, and {index: reason} of those that do not decode (their slots left
+    black). Never raises for a bad image.
 
     With `workers` > 1 (and where processes can be forked), the blobs are split in contiguous ranges
     over that many processes, which inherit them and write each image straight into shared memory:
@@ -132,7 +203,7 @@ def decode_into(blobs: list[bytes], size: int, workers: int = 1) -> tuple[np.nda
     image_bytes = size * size * 3
     forkable = "fork" in multiprocessing.get_all_start_methods()
     if workers <= 1 or count < PARALLEL_FROM or not forkable:
-        images = np.zeros((count, size, size, 3), dtype=np.uint8)
+        images = image_array((count, size, size, 3))
         reasons = {}
         for index, blob in enumerate(blobs):
             result = _decode_or_reason((blob, size))
@@ -141,8 +212,12 @@ def decode_into(blobs: list[bytes], size: int, workers: int = 1) -> tuple[np.nda
             else:
                 images[index] = result
         return images, reasons
-    shared = mmap.mmap(-1, max(1, count * image_bytes))  # MAP_SHARED | MAP_ANONYMOUS: seen by the forks
-    images = np.frombuffer(shared, dtype=np.uint8, count=count * image_bytes).reshape(count, size, size, 3)
+    if _ON_DISK[-1] is not None:
+        images = image_array((count, size, size, 3))  # a file's shared mapping: seen by the forks
+    else:
+        shared = mmap.mmap(-1, max(1, count * image_bytes))  # MAP_SHARED | MAP_ANONYMOUS: seen by forks
+        images = np.frombuffer(shared, dtype=np.uint8, count=count * image_bytes)
+        images = images.reshape(count, size, size, 3)
     bounds = np.linspace(0, count, workers * 4 + 1).astype(int)  # a few ranges per worker, to even out
     _SHARED.update(blobs=blobs, size=size, images=images)
     try:
@@ -179,7 +254,7 @@ def decode_members(
         skipped.append({"archive": source_name, "member": kept[index][0], "reason": reason})
         log.warning("%s: skipped %s: %s", source_name, kept[index][0], reason)
     if reasons:  # a copy without the failures' slots; otherwise the decoded array as it is
-        images = np.delete(images, sorted(reasons), axis=0)
+        images = take_rows(images, [index for index in range(len(kept)) if index not in reasons])
     labels = [label for index, (_, label, _) in enumerate(kept) if index not in reasons]
     names = [name for index, (name, _, _) in enumerate(kept) if index not in reasons]
     return images, np.asarray(labels, dtype=np.int64), names
@@ -189,8 +264,9 @@ def require_every_class(labels: np.ndarray, class_names: list[str], where: str) 
     missing = sorted(set(class_names) - {class_names[label] for label in labels})
     if missing:
         raise DatasetError(
-            f"{where}: no usable image of class(es) {', '.join(missing)}; every split "
-            "needs every class of datasets.*.class_names."
+            f"{where}: no usable image of class(es) {', '.join(missing)}; every split needs every class "
+            "of the dataset's class_names: add images of it to that split's source, or leave the class "
+            "out of the list"
         )
 
 

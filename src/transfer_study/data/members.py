@@ -1,10 +1,10 @@
 """Every file of a source as the formats that read people's folders see it: a folder (links followed,
-hidden files left out, see data/directories.py), a zip or a tar(.gz), read in memory within one limit;
+hidden files left out, see data/directories.py; each file read as it is decoded), a zip or a tar(.gz)
+(read in memory within one limit);
 and the rule those formats share for the files they keep: no two paths that differ only in case."""
 
 from __future__ import annotations
 
-import os
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterable
@@ -44,20 +44,18 @@ def case_alike(earlier: str, later: str) -> str:
 
 
 class SourceFiles(NamedTuple):
-    files: list[tuple[str, bytes]]  # (name, content) of the files kept, in name order
+    # (name, content) of the files kept, in name order: an archive member's bytes, or a folder's file as
+    # its Path, read only where it is decoded (datasets.decode_into), one file at a time
+    files: list[tuple[str, bytes | Path]]
     unread: list[tuple[str, str]]  # (name, reason): what a folder holds that is not a readable file
     left_out: int  # files that `wanted` did not keep
 
 
-def _read(path: str) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
 def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None) -> SourceFiles:
     """Every file of a folder, zip or tar that `wanted` keeps (all by default), and what could not be
-    read as a file (broken links, folders reached twice through links). A folder's unwanted files are
-    never opened; an archive is read whole, once."""
+    read as a file (broken links, folders reached twice through links). A folder's files are given as
+    paths and read one at a time as they are decoded, so a folder of any size is read in constant
+    memory (its unwanted files never opened); an archive is read whole, once, within MAX_ARCHIVE_BYTES."""
     from transfer_study.data.archives import iter_tar_files, iter_zip_files
     from transfer_study.data.datasets import MAX_ARCHIVE_BYTES
     from transfer_study.data.directories import walk
@@ -66,15 +64,8 @@ def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None)
     source = Path(source)
     if source.is_dir():
         listing = walk(source)
-        files = [(relative, path) for relative, path in listing.files if keep(relative)]
-        left_out = len(listing.files) - len(files)
-        total = sum(os.path.getsize(path) for _, path in files)
-        if total > MAX_ARCHIVE_BYTES:
-            raise SourceError(
-                f"{source}: its files hold {total:,} bytes, over the limit of {MAX_ARCHIVE_BYTES:,} that "
-                "preprocessing reads into memory; use a smaller image size for the files, or fewer images"
-            )
-        return SourceFiles([(relative, _read(path)) for relative, path in files], listing.skipped, left_out)
+        files = [(relative, Path(path)) for relative, path in listing.files if keep(relative)]
+        return SourceFiles(files, listing.skipped, len(listing.files) - len(files))
     if zipfile.is_zipfile(source):
         members = iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)
     elif tarfile.is_tarfile(source):

@@ -12,18 +12,39 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_study.data.datasets import SPLITS, DatasetError, duplicates_across_splits, split_counts
+from transfer_study.data.datasets import (
+    SPLITS,
+    DatasetError,
+    duplicates_across_splits,
+    images_on_disk,
+    split_counts,
+)
 from transfer_study.data.directories import content_digest
 from transfer_study.data.download import file_digest
 from transfer_study.data.formats import registry
 
 
 def preprocess_dataset(
-    dataset: dict, archives: dict[str, Path], size: int, workers: int = 1
+    dataset: dict,
+    archives: dict[str, Path],
+    size: int,
+    workers: int = 1,
+    scratch: Path | None = None,
+    name: str = "*",
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Arrays {x_<split>, y_<split>} for train/validation/test and the stats of the run, read by the
-    dataset's format from the registry (`archives` maps its split keys to files or folders)."""
-    result = registry.get(dataset["format"]).read(dataset, archives, size, workers)
+    dataset's format from the registry (`archives` maps its split keys to files or folders).
+
+    With `scratch` (a folder), the decoded images are kept in files there, mapped in place of memory
+    (datasets.images_on_disk), so that memory does not grow with the data set; the arrays returned are
+    those mappings, which save_arrays writes out a chunk at a time. `name` is the dataset's key in the
+    config, which the errors name."""
+    read = registry.get(dataset["format"]).read
+    if scratch is None:
+        result = read(dataset, archives, size, workers)
+    else:
+        with images_on_disk(scratch):
+            result = read(dataset, archives, size, workers)
     arrays, class_names = result.arrays, result.class_names
     for split in SPLITS:
         labels = arrays[f"y_{split}"]
@@ -34,12 +55,12 @@ def preprocess_dataset(
             )
     for split, expected in (dataset.get("expected_images") or {}).items():
         found = len(arrays[f"y_{split}"])
-        archive = Path(archives.get(split) or next(iter(archives.values()))).name
+        archive = Path(archives.get(split) or next(iter(archives.values())))
         if found != expected:
             raise DatasetError(
-                f"{split} split: {found} images read from {archive}, the config's "
-                f"expected_images.{split} says {expected}; check the archive (or the skipped members "
-                "in the log) before changing the number"
+                f"{split} split: {found} images read from {archive}, datasets.{name}.expected_images.{split} "
+                f"in the config says {expected}; check the source (or the skipped members in the log) "
+                "before changing the number"
             )
     for split in SPLITS:
         # Where each image came from, beside its pixels: evaluation names each test image's file.

@@ -58,7 +58,11 @@ def split_pool(x, y, names: list[str], class_names: list[str], dataset: dict) ->
     validation_fraction, test_fraction = fractions(dataset)
     seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
     indices = stratified_partition(y, class_names, validation_fraction, test_fraction, seed)
-    decoded = {split: (x[index], y[index], [names[i] for i in index]) for split, index in indices.items()}
+    from transfer_study.data.datasets import take_rows
+
+    decoded = {
+        split: (take_rows(x, index), y[index], [names[i] for i in index]) for split, index in indices.items()
+    }
     record = {
         "validation_fraction": validation_fraction,
         "test_fraction": test_fraction,
@@ -74,9 +78,12 @@ def carve_validation(decoded: dict, class_names: list[str], dataset: dict) -> tu
     validation_fraction, _ = fractions(dataset)
     seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
     indices = stratified_partition(y, class_names, validation_fraction, 0, seed)
+    from transfer_study.data.datasets import take_rows
+
     carved = dict(decoded)
     for split in ("train", "validation"):
-        carved[split] = (x[indices[split]], y[indices[split]], [names[i] for i in indices[split]])
+        index = indices[split]
+        carved[split] = (take_rows(x, index), y[index], [names[i] for i in index])
     record = {
         "from": "train",
         "validation_fraction": validation_fraction,
