@@ -497,3 +497,21 @@ def test_a_folders_file_too_large_for_an_image_is_skipped_unread_with_its_reason
     assert reasons["c/huge.png"] == f"a file of more than {largest:,} bytes, too large for an image"
     assert "b/broken.png" in reasons
     assert sum(len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")) == 18
+
+
+def test_rows_kept_in_place_equal_numpys_fancy_indexing_and_need_increasing_rows(monkeypatch):
+    """keep_rows moves rows down inside the array a chunk at a time: the result is images[rows] for any
+    chunk size, and rows out of order (which would overwrite rows still to move) are refused."""
+    from transfer_study.data import datasets
+
+    images = np.random.default_rng(4).integers(0, 255, (40, 3, 3, 3), dtype=np.uint8)
+    rows = np.array([1, 2, 5, 6, 7, 20, 21, 39])
+    for chunk_images in (1, 3, 100):
+        monkeypatch.setattr(datasets, "ROWS_CHUNK_BYTES", chunk_images * 3 * 3 * 3)
+        spent = images.copy()
+        kept = datasets.keep_rows(spent, rows)
+        np.testing.assert_array_equal(kept, images[rows])
+        assert np.shares_memory(kept, spent)  # in place: nothing copied elsewhere
+    with pytest.raises(ValueError, match="increasing"):
+        datasets.keep_rows(images.copy(), [3, 2])
+    assert datasets.keep_rows(images.copy(), []).shape == (0, 3, 3, 3)

@@ -58,11 +58,7 @@ def split_pool(x, y, names: list[str], class_names: list[str], dataset: dict) ->
     validation_fraction, test_fraction = fractions(dataset)
     seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
     indices = stratified_partition(y, class_names, validation_fraction, test_fraction, seed)
-    from transfer_study.data.datasets import take_rows
-
-    decoded = {
-        split: (take_rows(x, index), y[index], [names[i] for i in index]) for split, index in indices.items()
-    }
+    decoded = _drawn(x, y, names, indices)
     record = {
         "validation_fraction": validation_fraction,
         "test_fraction": test_fraction,
@@ -78,12 +74,7 @@ def carve_validation(decoded: dict, class_names: list[str], dataset: dict) -> tu
     validation_fraction, _ = fractions(dataset)
     seed = dataset.get("split_seed", DEFAULT_SPLIT_SEED)
     indices = stratified_partition(y, class_names, validation_fraction, 0, seed)
-    from transfer_study.data.datasets import take_rows
-
-    carved = dict(decoded)
-    for split in ("train", "validation"):
-        index = indices[split]
-        carved[split] = (take_rows(x, index), y[index], [names[i] for i in index])
+    carved = {**decoded, **_drawn(x, y, names, {split: indices[split] for split in ("train", "validation")})}
     record = {
         "from": "train",
         "validation_fraction": validation_fraction,
@@ -91,6 +82,19 @@ def carve_validation(decoded: dict, class_names: list[str], dataset: dict) -> tu
         "members": {split: carved[split][2] for split in ("train", "validation")},
     }
     return carved, record
+
+
+def _drawn(x, y, names: list[str], indices: dict) -> dict:
+    """(images, labels, names) of each split's indices (each increasing), the images `x` spent: the
+    held-out splits are copied out first, then the training rows are moved down in place."""
+    from transfer_study.data.datasets import keep_rows, take_rows
+
+    drawn = {}
+    for split in sorted(indices, key=lambda split: split == "train"):  # train last
+        index = indices[split]
+        images = keep_rows(x, index) if split == "train" else take_rows(x, index)
+        drawn[split] = (images, y[index], [names[i] for i in index])
+    return {split: drawn[split] for split in indices}
 
 
 def planned_train_count(per_class: dict[str, int], dataset: dict, kind: str) -> int:
