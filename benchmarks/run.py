@@ -4,6 +4,7 @@
     python benchmarks/run.py --only study_epochs        # the study at its real size, for a GPU
     python benchmarks/run.py --only demo_jobs           # where `make demo`'s time goes, per job
     python benchmarks/run.py --only memory              # each model job's peak memory, VGG16 at 224 px
+    python benchmarks/run.py --only scale               # preprocessing's time and memory against images
 
 These are measurements to run by hand (not tests): on a GPU machine, the same command measures the GPU
 (the frozen-cache benchmark then also compares float32 with the mixed-precision policies). Set
@@ -22,8 +23,9 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["training_overhead", "preprocessing", "scheduling", "frozen_cache"]
 # Run only when named in --only: study_epochs trains every experiment of the study at full size for a
 # few epochs (minutes on a GPU, hours on a CPU); demo_jobs runs the whole demo workflow; memory
-# evaluates VGG16 at 224 px in batches of 256 (about 9 GB, several minutes on a CPU).
-ON_REQUEST = ["study_epochs", "demo_jobs", "memory"]
+# evaluates VGG16 at 224 px in batches of 256 (about 9 GB, several minutes on a CPU); scale writes and
+# preprocesses 11,000 photos (a 1.5 GB file).
+ON_REQUEST = ["study_epochs", "demo_jobs", "memory", "scale"]
 
 
 def main() -> int:

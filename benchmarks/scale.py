@@ -1,0 +1,187 @@
+"""Cost against size: the preprocessing job on ever larger folders of photos, its seconds, images per
+second and peak memory, and those of another checkout beside it in the same run.
+
+Each size is a pooled image_folder source of N synthetic 224-px JPEGs (10 class folders, about the beans
+photos' detail), preprocessed to 224 px in a process of its own as `scripts/preprocess.py` does it
+(`preprocess_dataset` with the job's threads and its scratch folder, then `save_arrays`). Two peaks, as
+in benchmarks/memory.py: peak RSS (VmHWM, which counts the pages of mapped files the job touched: the
+kernel takes those back when memory is short) and the peak of what the job holds (RssAnon + RssShmem,
+sampled every 20 ms: its own memory, and the shared anonymous mapping forked decoders write into, which
+the kernel cannot drop either). What it holds should not grow with the number of images.
+
+`--compare DIR` runs the same folders through another checkout's `src/` (a worktree of main before a
+change), alternating with this one, so that both see the same load (up to 10,000 images). The other
+sweeps of cost against size are `benchmarks/planning.py` (planning seconds and per-file cost against
+folder size), `benchmarks/preprocessing.py` (images per second against workers) and
+`benchmarks/memory.py` (each model job's peak memory against the number of images).
+
+    python benchmarks/scale.py [--quick] [--large] [--threads N] [--compare DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+class HeldPeak:
+    """The largest RssAnon + RssShmem seen, sampled on a thread: what the job holds that the kernel
+    cannot drop (a shared anonymous mapping, as forked decoders write into, counts as shared memory)."""
+
+    def __init__(self, every: float = 0.02):
+        self.peak_kb, self.every, self.running = 0, every, True
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        self.thread.start()
+
+    def sample(self) -> None:
+        while self.running:
+            self.peak_kb = max(self.peak_kb, held_kb())
+            time.sleep(self.every)
+
+    def stop(self) -> int:
+        self.running = False
+        self.thread.join()
+        return max(self.peak_kb, held_kb())
+
+
+def held_kb() -> int:
+    return status_kb("RssAnon") + status_kb("RssShmem")
+
+
+CLASSES = [f"class{index}" for index in range(10)]
+SIZE = 224
+# The compared checkout runs up to this many images: main before issue 28 held every decoded image, and a
+# copy of each split, in memory (3.3 GB at 10,000).
+COMPARED_UP_TO = 10_000
+
+
+def make_photos(root: Path, count: int) -> Path:
+    """`count` JPEGs of 224 x 224 (quality 90) over the class folders: a few shapes on noise, drawn
+    once per 64 and varied by a shift, so that making 100,000 takes a minute or two."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    base = []
+    for _ in range(64):
+        pixels = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        pixels[::4] //= 2
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
+        base.append(buffer.getvalue())
+    for name in CLASSES:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        path = root / CLASSES[index % len(CLASSES)] / f"{index:07d}.jpg"
+        # Four bytes after the JPEG's end marker: every file differs, and every one still decodes.
+        path.write_bytes(base[index % len(base)] + index.to_bytes(4, "little"))
+    return root
+
+
+def child(source: Path, output: Path, threads: int) -> dict:
+    """The preprocess job's work on `source`, with this process's transfer_study; its time and peaks."""
+    from transfer_study.data.arrays import save_arrays
+    from transfer_study.data.preprocessing import preprocess_dataset
+
+    peak = HeldPeak()
+    started = time.perf_counter()
+    dataset = {"format": "image_folder", "validation_fraction": 0.1, "test_fraction": 0.1}
+    options = {"workers": threads}
+    if "scratch" in inspect.signature(preprocess_dataset).parameters:  # as the job calls it, where it can
+        options["scratch"] = output.parent
+    arrays, stats = preprocess_dataset(dataset, {"pool": source}, SIZE, **options)
+    save_arrays(output, arrays, stats["class_names"])
+    images = sum(stats["splits"][split]["total"] for split in ("train", "validation", "test"))
+    return {
+        "images": images,
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mb": status_kb("VmHWM") / 1024,
+        "peak_held_mb": peak.stop() / 1024,
+        "file_mb": output.stat().st_size / 1e6,
+        "package": str(Path(inspect.getfile(preprocess_dataset)).parents[2]),
+    }
+
+
+def measure(checkout: Path, source: Path, folder: Path, threads: int) -> dict:
+    output = folder / "data.npz"
+    environment = {**os.environ, "PYTHONPATH": str(checkout / "src")}
+    command = [sys.executable, __file__, "--child", str(source), str(output), str(threads)]
+    out = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    output.unlink(missing_ok=True)
+    if out.returncode:  # recorded, not fatal: an older checkout may refuse a size this one reads
+        print(f"preprocessing {source} with {checkout} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+        return {"failed": (out.stderr.strip().splitlines() or ["no message"])[-1][:300]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(quick: bool, large: bool, threads: int, compare: Path | None) -> None:
+    # Imported here: common puts this checkout's src/ first on the path, which the children must not get.
+    from common import machine, markdown_table, write_results
+
+    counts = [1_000] if quick else [1_000, 10_000] + ([100_000] if large else [])
+    checkouts = [("this checkout", REPO)] + ([("compared", compare.resolve())] if compare else [])
+    rows = []
+    # On the disk of the results (git-ignored), not /tmp: 100,000 images make a 15 GB file.
+    (REPO / "benchmarks/results").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=REPO / "benchmarks/results") as scratch:
+        for count in counts:
+            source = make_photos(Path(scratch) / f"photos-{count}", count)
+            for label, checkout in checkouts:
+                if label == "compared" and count > COMPARED_UP_TO:
+                    continue  # a checkout that holds the images in memory would need 30 GB here
+                measured = measure(checkout, source, Path(scratch), threads)
+                row = {"checkout": label, "files": count, "threads": threads, **measured}
+                if "failed" not in measured:
+                    row["images_per_second"] = measured["images"] / measured["seconds"]
+                    row["held_kb_per_image"] = measured["peak_held_mb"] * 1024 / measured["images"]
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            for path in sorted(source.rglob("*"), reverse=True):
+                path.rmdir() if path.is_dir() else path.unlink()
+    columns = ["checkout", "files", "images", "seconds", "images_per_second", "peak_rss_mb", "peak_held_mb",
+               "held_kb_per_image", "file_mb"]  # fmt: skip
+    table = markdown_table(columns, [[row.get(column, "–") for column in columns] for row in rows])
+    notes = [
+        f"{row['checkout']}, {row['files']:,} files: failed: {row['failed']}"
+        for row in rows
+        if "failed" in row
+    ]
+    results = {
+        "title": f"Preprocessing 224-px photos against their number ({threads} threads)",
+        "machine": machine(with_keras=False),
+        "compared": str(compare) if compare else None,
+        "rows": rows,
+    }
+    write_results("scale", results, table, notes)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        source, output, threads = sys.argv[2:5]
+        print(json.dumps(child(Path(source), Path(output), int(threads))))
+    else:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--quick", action="store_true", help="1,000 images only")
+        parser.add_argument("--large", action="store_true", help="add 100,000 images (about 15 GB decoded)")
+        parser.add_argument("--threads", type=int, default=2, help="the job's threads (default 2)")
+        parser.add_argument("--compare", type=Path, help="another checkout to run beside this one")
+        main(**vars(parser.parse_args()))
