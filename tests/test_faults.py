@@ -75,6 +75,8 @@ def test_a_failed_experiment_is_reported_and_the_rest_finishes(workflow_dir):
         name: experiment for name, experiment in config["experiments"].items() if name.startswith("cifar10")
     }
     config["experiments"]["cifar10-stage2"]["inject_failure"] = True
+    for experiment in config["experiments"].values():
+        experiment.pop("export", None)  # three exports and their checks, which this test is not about
     config.pop("defaults")
     config.pop("grids")
     path.write_text(yaml.safe_dump(config, sort_keys=False))
