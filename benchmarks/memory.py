@@ -23,39 +23,13 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from common import machine, markdown_table, study_spec, write_results
+from peaks import PeakSampler, status_kb
 
 EVALUATION_BATCH = 256  # rules/evaluate.smk
-
-
-def status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-class AnonymousPeak:
-    """The largest RssAnon seen, sampled on a thread while the job runs."""
-
-    def __init__(self, every: float = 0.02):
-        self.peak_kb, self.every, self.running = 0, every, True
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-        self.thread.start()
-
-    def sample(self) -> None:
-        while self.running:
-            self.peak_kb = max(self.peak_kb, status_kb("RssAnon"))
-            time.sleep(self.every)
-
-    def stop(self) -> int:
-        self.running = False
-        self.thread.join()
-        return max(self.peak_kb, status_kb("RssAnon"))
 
 
 def write_synthetic(path: Path, size: int, train: int, validation: int, test: int, classes: int) -> None:
@@ -86,7 +60,7 @@ def child(job: str, experiment: dict, folder: Path) -> dict:
     from transfer_study.data.arrays import load_arrays
     from transfer_study.training.runtime import make_deterministic
 
-    peak = AnonymousPeak()
+    peak = PeakSampler()  # RssAnon
     started = time.perf_counter()
     make_deterministic(0)
     if job == "train":

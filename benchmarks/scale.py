@@ -27,44 +27,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
+from peaks import PeakSampler, status_kb
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-class HeldPeak:
-    """The largest RssAnon + RssShmem seen, sampled on a thread: what the job holds that the kernel
-    cannot drop (a shared anonymous mapping, as forked decoders write into, counts as shared memory)."""
-
-    def __init__(self, every: float = 0.02):
-        self.peak_kb, self.every, self.running = 0, every, True
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-        self.thread.start()
-
-    def sample(self) -> None:
-        while self.running:
-            self.peak_kb = max(self.peak_kb, held_kb())
-            time.sleep(self.every)
-
-    def stop(self) -> int:
-        self.running = False
-        self.thread.join()
-        return max(self.peak_kb, held_kb())
-
-
-def held_kb() -> int:
-    return status_kb("RssAnon") + status_kb("RssShmem")
-
-
 CLASSES = [f"class{index}" for index in range(10)]
 SIZE = 224
 # The compared checkout runs up to this many images: main before issue 28 held every decoded image, and a
@@ -73,8 +41,8 @@ COMPARED_UP_TO = 10_000
 
 
 def make_photos(root: Path, count: int) -> Path:
-    """`count` JPEGs of 224 x 224 (quality 90) over the class folders: a few shapes on noise, drawn
-    once per 64 and varied by a shift, so that making 100,000 takes a minute or two."""
+    """`count` JPEGs of 224 x 224 (quality 90) over the class folders: 64 noise images, encoded once
+    and written in turn, so that making 100,000 takes a minute or two."""
     import io
 
     import numpy as np
@@ -102,7 +70,9 @@ def child(source: Path, output: Path, threads: int) -> dict:
     from transfer_study.data.arrays import save_arrays
     from transfer_study.data.preprocessing import preprocess_dataset
 
-    peak = HeldPeak()
+    # What the job holds that the kernel cannot drop: its own memory, and shared anonymous mappings (as
+    # the forked decoders wrote into before), which count as RssShmem.
+    peak = PeakSampler(("RssAnon", "RssShmem"))
     started = time.perf_counter()
     dataset = {"format": "image_folder", "validation_fraction": 0.1, "test_fraction": 0.1}
     options = {"workers": threads}
