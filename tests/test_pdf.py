@@ -6,6 +6,7 @@ import shutil
 import pytest
 from conftest import snakemake, snakemake_log
 from test_rebuild import planned, rules_of
+from workflow_copy import copy_finished_run
 
 from transfer_study.report.pdf import PdfUnavailable, plan_pdf, skipped_message
 
@@ -56,8 +57,7 @@ def path_without_latexmk(tmp_path) -> str:
 @pytest.fixture
 def finished(demo_run, tmp_path):
     workdir = tmp_path / "workflow"
-    shutil.copytree(demo_run, workdir, symlinks=True)
-    return workdir
+    return copy_finished_run(demo_run, workdir)
 
 
 @pytest.mark.workflow

@@ -6,6 +6,7 @@ import shutil
 import pytest
 import yaml
 from conftest import dry_run_jobs
+from workflow_copy import copy_finished_run
 
 from transfer_study.data.formats import registry as formats
 from transfer_study.models import registry as models
@@ -17,8 +18,7 @@ pytestmark = pytest.mark.workflow
 def finished(demo_run, tmp_path):
     """A private copy of the finished demo run (results, metadata and all) for one test to change."""
     workdir = tmp_path / "workflow"
-    shutil.copytree(demo_run, workdir, symlinks=True)
-    return workdir
+    return copy_finished_run(demo_run, workdir)
 
 
 def planned(workdir) -> set[tuple[str, str]]:
