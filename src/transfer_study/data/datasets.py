@@ -169,12 +169,17 @@ def image_array(shape: tuple[int, ...]) -> np.ndarray:
         os.unlink(name)  # the mapping keeps the data; the space is freed when it is unmapped
 
 
+def _rows_per_chunk(images: np.ndarray) -> int:
+    """How many rows of `images` make ROWS_CHUNK_BYTES (at least one)."""
+    return max(1, ROWS_CHUNK_BYTES // max(1, int(np.prod(images.shape[1:]))))
+
+
 def take_rows(images: np.ndarray, rows) -> np.ndarray:
     """images[rows] as a new image_array, copied a chunk at a time: a split drawn from mapped images is
     mapped too, never held whole in memory."""
     rows = np.asarray(rows, dtype=np.intp)
     taken = image_array((len(rows), *images.shape[1:]))
-    step = max(1, ROWS_CHUNK_BYTES // max(1, int(np.prod(images.shape[1:]))))
+    step = _rows_per_chunk(images)
     for start in range(0, len(rows), step):
         taken[start : start + step] = images[rows[start : start + step]]
     return taken
@@ -188,7 +193,7 @@ def keep_rows(images: np.ndarray, rows) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.intp)
     if np.any(np.diff(rows) <= 0):
         raise ValueError("keep_rows needs rows in increasing order")
-    step = max(1, ROWS_CHUNK_BYTES // max(1, int(np.prod(images.shape[1:]))))
+    step = _rows_per_chunk(images)
     # rows[k] >= k: a chunk is gathered before it is written, and lands below every row still to move.
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
