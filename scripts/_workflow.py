@@ -37,9 +37,14 @@ def start(snakemake) -> logging.Logger:
     to_console.setFormatter(logging.Formatter(f"{snakemake.rule} ({snakemake.log[0]}): %(message)s"))
     logging.getLogger("transfer_study").addHandler(to_console)
     import transfer_study
-    from transfer_study.training.runtime import prepare_environment, seconds_since_process_start
+    from transfer_study.training.runtime import (
+        prepare_environment,
+        seconds_since_process_start,
+        skip_final_garbage_collection,
+    )
 
     prepare_environment(snakemake.threads)
+    skip_final_garbage_collection()
     log = logging.getLogger(f"transfer_study.{snakemake.rule}")
     log.info(
         "%s: started %.1f s after its process, %d thread(s); package %s",

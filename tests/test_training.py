@@ -519,3 +519,32 @@ def test_the_gallery_shows_the_most_confident_mistakes_first(tmp_path):
     for mistakes, name in ((most_confident_mistakes(rows), "some.png"), ([], "none.png")):
         plot_mistakes(mistakes, images, "title", words, [tmp_path / name])
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+EXIT_PROBE = """
+import sys
+from transfer_study.training.runtime import skip_final_garbage_collection
+class FinalizedAtExit:
+    def __del__(self):
+        print("collected at exit", flush=True)
+cycle = [FinalizedAtExit()]
+cycle.append(cycle)  # only the garbage collector can free it
+if sys.argv[1] == "skip":
+    skip_final_garbage_collection()
+with open(sys.argv[2], "w") as handle:
+    handle.write("written")
+print("logged", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("mode", ["collect", "skip"])
+def test_a_job_process_can_leave_its_objects_to_the_system_at_exit(tmp_path, mode):
+    # Python's shutdown collects the cycles it finds; after skip_final_garbage_collection it passes them
+    # by (what saves each model job the 0.7 s of walking TensorFlow's objects), and nothing else changes.
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, mode, str(tmp_path / "out.txt")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert ("collected at exit" in result.stdout) == (mode == "collect")
+    assert (tmp_path / "out.txt").read_text() == "written" and "logged" in result.stderr

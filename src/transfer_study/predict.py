@@ -290,9 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     arguments = parser.parse_args(argv)
     from transfer_study.training.evaluation import UnreadableModel
-    from transfer_study.training.runtime import prepare_environment
+    from transfer_study.training.runtime import prepare_environment, skip_final_garbage_collection
 
     prepare_environment()
+    skip_final_garbage_collection()
     try:
         counts = predict_images(arguments.run, arguments.images, arguments.out, arguments.top_k,
                                 arguments.batch_size)  # fmt: skip
