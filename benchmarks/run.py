@@ -1,6 +1,6 @@
 """Run every benchmark, one process each, and leave their tables in benchmarks/results/.
 
-    python benchmarks/run.py [--quick] [--only training_overhead,preprocessing,scheduling,frozen_cache]
+    python benchmarks/run.py [--quick] [--only training_overhead,preprocessing,scheduling,frozen_cache,job_exit]
     python benchmarks/run.py --only study_epochs        # the study at its real size, for a GPU
     python benchmarks/run.py --only demo_jobs           # where `make demo`'s time goes, per job
     python benchmarks/run.py --only memory              # each model job's peak memory, VGG16 at 224 px
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["training_overhead", "preprocessing", "scheduling", "frozen_cache"]
+BENCHMARKS = ["training_overhead", "preprocessing", "scheduling", "frozen_cache", "job_exit"]
 # Run only when named in --only: study_epochs trains every experiment of the study at full size for a
 # few epochs (minutes on a GPU, hours on a CPU); demo_jobs runs the whole demo workflow; memory
 # evaluates VGG16 at 224 px in batches of 256 (about 9 GB, several minutes on a CPU); scale writes and
