@@ -1,6 +1,6 @@
 """Run every benchmark, one process each, and leave their tables in benchmarks/results/.
 
-    python benchmarks/run.py [--quick] [--only training_overhead,preprocessing,scheduling,frozen_cache,job_exit]
+    python benchmarks/run.py [--quick] [--only training_overhead,preprocessing,scheduling,...]
     python benchmarks/run.py --only study_epochs        # the study at its real size, for a GPU
     python benchmarks/run.py --only demo_jobs           # where `make demo`'s time goes, per job
     python benchmarks/run.py --only memory              # each model job's peak memory, VGG16 at 224 px

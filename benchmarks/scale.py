@@ -10,12 +10,13 @@ sampled every 20 ms: its own memory, and the shared anonymous mapping forked dec
 the kernel cannot drop either). What it holds should not grow with the number of images.
 
 `--compare DIR` runs the same folders through another checkout's `src/` (a worktree of main before a
-change), alternating with this one, so that both see the same load (up to 10,000 images). The other
+change), alternating with this one, so that both see the same load (up to 10,000 images). `--zip` packs
+each folder into a zip (stored, as cameras' JPEGs are zipped) and preprocesses that instead. The other
 sweeps of cost against size are `benchmarks/planning.py` (planning seconds and per-file cost against
 folder size), `benchmarks/preprocessing.py` (images per second against workers) and
 `benchmarks/memory.py` (each model job's peak memory against the number of images).
 
-    python benchmarks/scale.py [--quick] [--large] [--threads N] [--compare DIR]
+    python benchmarks/scale.py [--quick] [--large] [--threads N] [--compare DIR] [--zip]
 """
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ def make_photos(root: Path, count: int) -> Path:
     return root
 
 
+def packed(folder: Path) -> Path:
+    """The folder's files in a zip beside it, stored uncompressed; the folder is emptied as they go in."""
+    import zipfile
+
+    archive = folder.with_suffix(".zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as packing:
+        for path in sorted(folder.rglob("*.jpg")):
+            packing.write(path, path.relative_to(folder).as_posix())
+            path.unlink()
+    return archive
+
+
 def child(source: Path, output: Path, threads: int) -> dict:
     """The preprocess job's work on `source`, with this process's transfer_study; its time and peaks."""
     from transfer_study.data.arrays import save_arrays
@@ -103,7 +116,7 @@ def measure(checkout: Path, source: Path, folder: Path, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(quick: bool, large: bool, threads: int, compare: Path | None) -> None:
+def main(quick: bool, large: bool, threads: int, compare: Path | None, zip: bool) -> None:
     # Imported here: common puts this checkout's src/ first on the path, which the children must not get.
     from common import machine, markdown_table, write_results
 
@@ -114,21 +127,25 @@ def main(quick: bool, large: bool, threads: int, compare: Path | None) -> None:
     (REPO / "benchmarks/results").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO / "benchmarks/results") as scratch:
         for count in counts:
-            source = make_photos(Path(scratch) / f"photos-{count}", count)
+            folder = make_photos(Path(scratch) / f"photos-{count}", count)
+            source = packed(folder) if zip else folder
             for label, checkout in checkouts:
                 if label == "compared" and count > COMPARED_UP_TO:
                     continue  # a checkout that holds the images in memory would need 30 GB here
                 measured = measure(checkout, source, Path(scratch), threads)
-                row = {"checkout": label, "files": count, "threads": threads, **measured}
+                kind = source.suffix or "folder"
+                row = {"checkout": label, "source": kind, "files": count, "threads": threads, **measured}
                 if "failed" not in measured:
                     row["images_per_second"] = measured["images"] / measured["seconds"]
                     row["held_kb_per_image"] = measured["peak_held_mb"] * 1024 / measured["images"]
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-            for path in sorted(source.rglob("*"), reverse=True):
+            for path in sorted(folder.rglob("*"), reverse=True):
                 path.rmdir() if path.is_dir() else path.unlink()
-    columns = ["checkout", "files", "images", "seconds", "images_per_second", "peak_rss_mb", "peak_held_mb",
-               "held_kb_per_image", "file_mb"]  # fmt: skip
+            if zip:
+                source.unlink()
+    columns = ["checkout", "source", "files", "images", "seconds", "images_per_second", "peak_rss_mb",
+               "peak_held_mb", "held_kb_per_image", "file_mb"]  # fmt: skip
     table = markdown_table(columns, [[row.get(column, "–") for column in columns] for row in rows])
     notes = [
         f"{row['checkout']}, {row['files']:,} files: failed: {row['failed']}"
@@ -154,4 +171,5 @@ if __name__ == "__main__":
         parser.add_argument("--large", action="store_true", help="add 100,000 images (about 15 GB decoded)")
         parser.add_argument("--threads", type=int, default=2, help="the job's threads (default 2)")
         parser.add_argument("--compare", type=Path, help="another checkout to run beside this one")
+        parser.add_argument("--zip", action="store_true", help="preprocess each folder packed in a zip")
         main(**vars(parser.parse_args()))

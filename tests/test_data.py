@@ -515,3 +515,78 @@ def test_rows_kept_in_place_equal_numpys_fancy_indexing_and_need_increasing_rows
     with pytest.raises(ValueError, match="increasing"):
         datasets.keep_rows(images.copy(), [3, 2])
     assert datasets.keep_rows(images.copy(), []).shape == (0, 3, 3, 3)
+
+
+def _zipped(folder: Path, path: Path, compression=zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for file in sorted(folder.rglob("*")):
+            if file.is_file():
+                archive.write(file, file.relative_to(folder).as_posix())
+    return path
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_zip_source_is_read_a_member_at_a_time_into_the_images_of_its_folder(tmp_path, workers):
+    """A zip's members are named, not read, when the zip is listed (ZipMember), and read one at a time
+    by the process that decodes them: the same arrays and skips as the same files in a folder, bit for
+    bit, on one process or forked ones (each opening the zip for itself)."""
+    from transfer_study.data import datasets
+    from transfer_study.data.archives import ZipMember, close_zips
+    from transfer_study.data.members import read_source_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=(datasets.PARALLEL_FROM // 3) + 10)
+    archive = _zipped(folder, tmp_path / "photos.zip")
+    listed = read_source_files(archive).files
+    assert [name for name, _ in listed] == [name for name, _ in read_source_files(folder).files]
+    assert all(isinstance(member, ZipMember) for _, member in listed)
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    from_folder, folder_stats = preprocess_dataset(dataset, {"pool": folder}, 16, workers=workers)
+    from_zip, zip_stats = preprocess_dataset(dataset, {"pool": archive}, 16, workers=workers)
+    assert sorted(from_zip) == sorted(from_folder)
+    for key, array in from_folder.items():
+        if not key.startswith("source_"):  # the source's name: photos.zip and photos
+            np.testing.assert_array_equal(from_zip[key], array, err_msg=key)
+    assert [(s["member"], s["reason"]) for s in zip_stats["skipped"]] == [
+        (s["member"], s["reason"]) for s in folder_stats["skipped"]
+    ]
+    assert zip_stats["skipped"][0]["archive"] == "photos.zip"
+    close_zips()
+    from transfer_study.data import archives
+
+    assert not any(key[1] == str(archive) for key in archives._OPEN_ZIPS)  # none left open
+
+
+def test_a_zip_is_no_longer_bound_by_the_in_memory_limit_and_a_damaged_member_is_skipped(
+    tmp_path, monkeypatch
+):
+    """The 1 GiB limit of what an archive may put in memory still holds for tar sources, read whole; a
+    zip, read a member at a time, passes it. A member that fails its CRC is skipped with the reason, as a
+    folder's unreadable file is, and one declared larger than any image is skipped unread."""
+    from transfer_study.data import datasets
+    from transfer_study.data.archives import UnsafeArchiveError
+
+    folder = _pool_folder(tmp_path / "photos", per_class=6)
+    largest = max(path.stat().st_size for path in folder.rglob("*.png"))
+    (folder / "c" / "huge.png").write_bytes(b"\x89PNG" + bytes(largest + 100))
+    archive = _zipped(folder, tmp_path / "photos.zip", zipfile.ZIP_STORED)
+    with zipfile.ZipFile(archive) as listing:
+        damaged = listing.getinfo("a/002.png")
+    data = bytearray(archive.read_bytes())
+    data[damaged.header_offset + 30 + len(damaged.filename) + 40] ^= 0xFF  # a byte of its stored pixels
+    archive.write_bytes(bytes(data))
+    monkeypatch.setattr(datasets, "MAX_ARCHIVE_BYTES", 100)
+    monkeypatch.setattr(datasets, "MAX_IMAGE_FILE_BYTES", largest)
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    arrays, stats = preprocess_dataset(dataset, {"pool": archive}, 8)
+    reasons = {skip["member"]: skip["reason"] for skip in stats["skipped"]}
+    assert reasons["a/002.png"].startswith("could not be read from its zip (BadZipFile: Bad CRC-32")
+    assert reasons["c/huge.png"] == f"a member of {largest + 104:,} bytes, over the limit of {largest:,}"
+    assert "b/broken.png" in reasons
+    assert sum(len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")) == 17
+    tar = tmp_path / "photos.tar.gz"
+    import tarfile
+
+    with tarfile.open(tar, "w:gz") as packed:
+        packed.add(folder, arcname=".")
+    with pytest.raises((UnsafeArchiveError, DatasetError), match="100"):
+        preprocess_dataset(dataset, {"pool": tar}, 8)

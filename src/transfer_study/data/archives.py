@@ -11,11 +11,13 @@ The declared sizes are a real bound: zipfile stops decompressing a member at its
 from __future__ import annotations
 
 import contextlib
+import os
 import stat
 import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import NamedTuple
 
 
 class UnsafeArchiveError(ValueError):
@@ -166,6 +168,69 @@ def iter_zip_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[s
             except _READ_ERRORS as error:
                 raise _unreadable(path, "a zip archive", error, member.filename) from None
             yield member_name(member), content
+
+
+class ZipMember(NamedTuple):
+    """A zip member named but not yet read: its archive, its name there and its declared size. What
+    list_zip_files gives in place of the content, so that a zip of any size is read one image at a
+    time, as it is decoded (read_zip_member), and never whole."""
+
+    archive: str
+    name: str
+    size: int
+
+
+def list_zip_files(path, max_total_bytes: int | None = None) -> list[tuple[str, ZipMember]]:
+    """(member name, ZipMember) of every regular file, in archive order; only the zip's directory is
+    read. Every member is checked first, as by iter_zip_files; an encrypted member is refused here,
+    before anything is decoded, as is a damaged or non-zip file."""
+    path = Path(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except _READ_ERRORS as error:
+        raise _unreadable(path, "a zip archive", error) from None
+    with zf:
+        members = [
+            member for member in check_zip_members(zf, str(path), max_total_bytes) if not member.is_dir()
+        ]
+    for member in members:
+        if member.flag_bits & 0x1:
+            error = RuntimeError(f"File {member.filename!r} is encrypted, password required")
+            raise _unreadable(path, "a zip archive", error, member.filename)
+    return [
+        (member_name(member), ZipMember(str(path), member.filename, member.file_size)) for member in members
+    ]
+
+
+# The zips read_zip_member opened, by process and path: a forked process opens its own, as sharing a
+# file's offset with its parent would mix their reads.
+_OPEN_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+def read_zip_member(member: ZipMember, limit: int) -> bytes:
+    """A member's content, through a ZipFile this process keeps open for its archive (close_zips closes
+    them). Raises ValueError, with the reason, where the member cannot be read (a damaged archive, a
+    failed CRC) or declares or holds more than `limit` bytes: the caller skips it, as it skips a
+    folder's unreadable file, or names it in its own error."""
+    if member.size > limit:
+        raise ValueError(f"a member of {member.size:,} bytes, over the limit of {limit:,}")
+    key = (os.getpid(), member.archive)
+    try:
+        if key not in _OPEN_ZIPS:
+            _OPEN_ZIPS[key] = zipfile.ZipFile(member.archive)
+        with _OPEN_ZIPS[key].open(member.name) as handle:
+            content = handle.read(limit + 1)
+    except _READ_ERRORS as error:
+        raise ValueError(f"could not be read from its zip ({type(error).__name__}: {error})") from None
+    if len(content) > limit:
+        raise ValueError(f"a member of more than {limit:,} bytes")
+    return content
+
+
+def close_zips() -> None:
+    """Close the zips this process opened to read members."""
+    for key in [key for key in _OPEN_ZIPS if key[0] == os.getpid()]:
+        _OPEN_ZIPS.pop(key).close()
 
 
 def iter_tar_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:

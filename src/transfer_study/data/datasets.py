@@ -23,11 +23,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from transfer_study.data.archives import ZipMember, close_zips, read_zip_member
+
 SPLITS = ("train", "validation", "test")
 # Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past
-# this is a malformed or malicious archive, refused before anything is read, so what an archive puts in
-# memory stays below it.
+# this is a malformed or malicious archive, refused before anything is read, so what a tar archive (read
+# whole) puts in memory stays below it.
 MAX_ARCHIVE_BYTES = 1024**3
+# A zip is read one member at a time as its images are decoded (archives.list_zip_files), so its size
+# is no matter of memory: past this declared total (a thousand times a million photos) it is taken for
+# a malformed or malicious archive all the same.
+MAX_ZIP_BYTES = 1024**4
 # A folder's file larger than this is skipped unread: an image of MAX_IMAGE_PIXELS, even uncompressed
 # 16-bit RGBA, takes less.
 MAX_IMAGE_FILE_BYTES = 512 * 1024**2
@@ -111,9 +117,11 @@ def _decode_or_reason(job: tuple[bytes | Path, int]) -> np.ndarray | str:
         return str(error)
 
 
-def _content(data: bytes | Path) -> bytes:
-    """An image's bytes: given, or read from its file (a folder's), refused from its size where no image
-    could be that large, so that nothing is read unbounded."""
+def _content(data: bytes | Path | ZipMember) -> bytes:
+    """An image's bytes: given, or read from its file (a folder's) or its zip member, refused from its
+    size where no image could be that large, so that nothing is read unbounded."""
+    if isinstance(data, ZipMember):
+        return read_zip_member(data, MAX_IMAGE_FILE_BYTES)
     if not isinstance(data, os.PathLike):
         return data
     try:
@@ -208,10 +216,12 @@ _SHARED: dict = {}
 PARALLEL_FROM = 256
 
 
-def decode_into(blobs: list[bytes | Path], size: int, workers: int = 1) -> tuple[np.ndarray, dict[int, str]]:
-    """All blobs (bytes, or files read one at a time as they are decoded) decoded into one uint8 array
-    (N, size, size, 3), in order, and {index: reason} of those that do not decode (their slots left
-    black). Never raises for a bad image.
+def decode_into(
+    blobs: list[bytes | Path | ZipMember], size: int, workers: int = 1
+) -> tuple[np.ndarray, dict[int, str]]:
+    """All blobs (bytes, or files and zip members read one at a time as they are decoded) decoded into
+    one uint8 array (N, size, size, 3), in order, and {index: reason} of those that do not decode (their
+    slots left black). Never raises for a bad image.
 
     With `workers` > 1 (and where processes can be forked), the blobs are split in contiguous ranges
     over that many processes, which inherit them and write each image straight into shared memory:
@@ -226,12 +236,15 @@ def decode_into(blobs: list[bytes | Path], size: int, workers: int = 1) -> tuple
     if workers <= 1 or count < PARALLEL_FROM or not forkable:
         images = image_array((count, size, size, 3))
         reasons = {}
-        for index, blob in enumerate(blobs):
-            result = _decode_or_reason((blob, size))
-            if isinstance(result, str):
-                reasons[index] = result
-            else:
-                images[index] = result
+        try:
+            for index, blob in enumerate(blobs):
+                result = _decode_or_reason((blob, size))
+                if isinstance(result, str):
+                    reasons[index] = result
+                else:
+                    images[index] = result
+        finally:
+            close_zips()
         return images, reasons
     if _ON_DISK[-1] is not None:
         images = image_array((count, size, size, 3))  # a file's shared mapping: seen by the forks
@@ -248,6 +261,7 @@ def decode_into(blobs: list[bytes | Path], size: int, workers: int = 1) -> tuple
             reasons = {index: why for part in found for index, why in part.items()}
     finally:
         _SHARED.clear()
+        close_zips()
     return images, reasons
 
 

@@ -9,7 +9,10 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from transfer_study.data.archives import ZipMember
 
 
 class SourceError(ValueError):
@@ -44,9 +47,10 @@ def case_alike(earlier: str, later: str) -> str:
 
 
 class SourceFiles(NamedTuple):
-    # (name, content) of the files kept, in name order: an archive member's bytes, or a folder's file as
-    # its Path, read only where it is decoded (datasets.decode_into), one file at a time
-    files: list[tuple[str, bytes | Path]]
+    # (name, content) of the files kept, in name order: a folder's file as its Path and a zip's as its
+    # ZipMember, read only where it is decoded (datasets.decode_into), one file at a time; a tar
+    # member's bytes
+    files: list[tuple[str, bytes | Path | ZipMember]]
     unread: list[tuple[str, str]]  # (name, reason): what a folder holds that is not a readable file
     left_out: int  # files that `wanted` did not keep
 
@@ -55,9 +59,10 @@ def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None)
     """Every file of a folder, zip or tar that `wanted` keeps (all by default), and what could not be
     read as a file (broken links, folders reached twice through links). A folder's files are given as
     paths and read one at a time as they are decoded, so a folder of any size is read in constant
-    memory (its unwanted files never opened); an archive is read whole, once, within MAX_ARCHIVE_BYTES."""
-    from transfer_study.data.archives import iter_tar_files, iter_zip_files
-    from transfer_study.data.datasets import MAX_ARCHIVE_BYTES
+    memory (its unwanted files never opened); a zip's files likewise, as ZipMembers; a tar archive is
+    read whole, once, within MAX_ARCHIVE_BYTES (a compressed tar can only be read from its start)."""
+    from transfer_study.data.archives import iter_tar_files, list_zip_files
+    from transfer_study.data.datasets import MAX_ARCHIVE_BYTES, MAX_ZIP_BYTES
     from transfer_study.data.directories import walk
 
     keep = wanted or (lambda name: True)
@@ -67,7 +72,7 @@ def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None)
         files = [(relative, Path(path)) for relative, path in listing.files if keep(relative)]
         return SourceFiles(files, listing.skipped, len(listing.files) - len(files))
     if zipfile.is_zipfile(source):
-        members = iter_zip_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)
+        members = list_zip_files(source, max_total_bytes=MAX_ZIP_BYTES)
     elif tarfile.is_tarfile(source):
         members = iter_tar_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)
     else:

@@ -26,16 +26,17 @@ def read_beans_split(
     archive: Path, split: str, class_names: list[str], size: int, workers: int = 1
 ) -> tuple[np.ndarray, np.ndarray, list[dict], list[str]]:
     """Images and labels of one beans split archive, the members skipped and why, and the members kept."""
-    from transfer_study.data.archives import iter_zip_files
+    from transfer_study.data.archives import list_zip_files
     from transfer_study.data.datasets import (
-        MAX_ARCHIVE_BYTES,
+        MAX_ZIP_BYTES,
         DatasetError,
         decode_members,
         require_every_class,
     )
     from transfer_study.data.metadata import metadata_reason
 
-    members = sorted(iter_zip_files(archive, max_total_bytes=MAX_ARCHIVE_BYTES))
+    # Named here, read one at a time as they are decoded.
+    members = sorted(list_zip_files(archive, max_total_bytes=MAX_ZIP_BYTES))
     skipped, kept = [], []
     for name, data in members:
         parts = PurePosixPath(name).parts

@@ -225,7 +225,7 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
                     f"{source}: no member {name!r} ({ANY_DATASET}.table); put the table inside the archive, "
                     "or give its path there"
                 )
-            rows = parse_table(content.pop(name), where, dataset)
+            rows = parse_table(_member_bytes(content.pop(name), where), where, dataset)
             left_out += len(content) - len({row.path for row in rows} & content.keys())
         content = dict(files)
         unread_reasons = dict(unread)
@@ -285,6 +285,18 @@ def _file_names(directory: Path) -> list[str]:
     from transfer_study.data.directories import listed_files
 
     return [relative for relative, _ in listed_files(directory)]
+
+
+def _member_bytes(member, where: str) -> bytes:
+    """The content of a table kept in an archive: a tar member's bytes, or its zip member read now."""
+    from transfer_study.data.archives import ZipMember, read_zip_member
+
+    if not isinstance(member, ZipMember):
+        return member
+    try:
+        return read_zip_member(member, MAX_TABLE_BYTES)
+    except ValueError as error:
+        raise TableError(f"{where}: {error}") from None
 
 
 def _table_bytes(path: Path, where: str, key: str = ANY_DATASET) -> bytes:
