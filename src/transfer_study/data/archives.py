@@ -148,28 +148,6 @@ def _unreadable(path: Path, expected: str, error: BaseException, member: str | N
     )
 
 
-def iter_zip_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
-    """(member name, content) of every regular file, in archive order, read in memory.
-
-    Every member is checked before the first one is yielded; directories are skipped. A damaged,
-    encrypted or non-zip file is an UnreadableArchiveError naming the archive (and the member).
-    """
-    path = Path(path)
-    try:
-        zf = zipfile.ZipFile(path)
-    except _READ_ERRORS as error:
-        raise _unreadable(path, "a zip archive", error) from None
-    with zf:
-        for member in check_zip_members(zf, str(path), max_total_bytes):
-            if member.is_dir():
-                continue
-            try:
-                content = zf.read(member)
-            except _READ_ERRORS as error:
-                raise _unreadable(path, "a zip archive", error, member.filename) from None
-            yield member_name(member), content
-
-
 class ZipMember(NamedTuple):
     """A zip member named but not yet read: its archive, its name there and its declared size. What
     list_zip_files gives in place of the content, so that a zip of any size is read one image at a
@@ -182,7 +160,7 @@ class ZipMember(NamedTuple):
 
 def list_zip_files(path, max_total_bytes: int | None = None) -> list[tuple[str, ZipMember]]:
     """(member name, ZipMember) of every regular file, in archive order; only the zip's directory is
-    read. Every member is checked first, as by iter_zip_files; an encrypted member is refused here,
+    read. Every member is checked first (check_zip_members); an encrypted member is refused here,
     before anything is decoded, as is a damaged or non-zip file."""
     path = Path(path)
     try:
