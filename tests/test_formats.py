@@ -628,3 +628,18 @@ def test_a_cifar_archive_of_another_version_is_an_error_saying_which_one_to_give
     assert message.startswith(f"{archive}: missing CIFAR-10 batch(es) data_batch_1, ")
     assert "must be cifar-10-python.tar.gz as published (the python version" in message
     assert "datasets.*.splits.archive" in message
+
+
+def test_the_preprocessing_jobs_errors_name_the_datasets_keys(tmp_path):
+    """A format does not know the dataset's name and says datasets.*; the preprocessing job, which does,
+    names the key to edit (datasets.<name>....), and the error keeps its type."""
+    files = {f"cifar-10-batches-bin/data_batch_{index}.bin": b"\0" * 3073 for index in range(1, 6)}
+    archive = write_tar(tmp_path / "cifar-10-binary.tar.gz", files)
+    dataset = {"format": "cifar10_tar", "validation_fraction": 0.2, "split_seed": 0}
+    with pytest.raises(DatasetError) as unnamed:
+        preprocess_dataset(dataset, {"archive": archive}, 32)
+    with pytest.raises(DatasetError) as named:
+        preprocess_dataset(dataset, {"archive": archive}, 32, name="cifar10")
+    assert "datasets.*.splits.archive" in str(unnamed.value)
+    assert str(named.value) == str(unnamed.value).replace("datasets.*", "datasets.cifar10")
+    assert type(named.value) is type(unnamed.value)

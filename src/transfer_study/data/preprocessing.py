@@ -40,11 +40,23 @@ def preprocess_dataset(
     those mappings, which save_arrays writes out a chunk at a time. `name` is the dataset's key in the
     config, which the errors name."""
     read = registry.get(dataset["format"]).read
-    if scratch is None:
-        result = read(dataset, archives, size, workers)
-    else:
-        with images_on_disk(scratch):
+    try:
+        if scratch is None:
             result = read(dataset, archives, size, workers)
+        else:
+            with images_on_disk(scratch):
+                result = read(dataset, archives, size, workers)
+    except ValueError as error:
+        # A format names the config's keys as datasets.*, not knowing the dataset's name; this does.
+        message = str(error)
+        if name == "*" or "datasets.*" not in message:
+            raise
+        message = message.replace("datasets.*", f"datasets.{name}")
+        try:
+            named = type(error)(message)
+        except TypeError:  # an error class that takes more than its message
+            named = DatasetError(message)
+        raise named.with_traceback(error.__traceback__) from None
     arrays, class_names = result.arrays, result.class_names
     for split in SPLITS:
         labels = arrays[f"y_{split}"]
