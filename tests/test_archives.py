@@ -293,3 +293,37 @@ def test_a_member_name_that_appears_twice_is_refused_naming_it(tmp_path, kind):
         list(read(path))
     with pytest.raises(UnsafeArchiveError, match=r"; refused: rebuild the archive with each file once$"):
         list(read(path))
+
+
+def test_a_member_compressed_in_a_way_zipfile_cannot_undo_is_refused_when_the_zip_is_listed(tmp_path):
+    # Deflate64 (method 9, which Windows writes for large files) would fail every member it holds.
+    import struct
+
+    from transfer_study.data.archives import UnreadableArchiveError
+
+    path = make_zip(tmp_path / "photos.zip", [("cat/001.jpg", b"an image" * 50)])
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<H", data, 8, 9)  # the local header's compression method
+    struct.pack_into("<H", data, data.find(b"PK\x01\x02") + 10, 9)  # and the central directory's
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        UnreadableArchiveError, match=r"member 'cat/001.jpg'.*compression method 9 is not supported"
+    ):
+        list_zip_files(path)
+
+
+def test_members_whose_raw_names_coincide_are_each_read_as_themselves(tmp_path):
+    # One name without the UTF-8 flag (read as code page 437) and one with it whose text is that reading:
+    # two members, told apart by their names as we read them, one name to zipfile's lookup by name.
+    import struct
+
+    path = tmp_path / "names.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("c/caf\u00e9.png", b"first")
+        archive.writestr("c/caf\u251c\u2310.png", b"second")
+    data = bytearray(path.read_bytes())
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # the first member's flags
+        where = data.find(signature) + flags_at
+        struct.pack_into("<H", data, where, struct.unpack_from("<H", data, where)[0] & ~0x800)
+    path.write_bytes(bytes(data))
+    assert zip_contents(path) == [("c/caf\u00e9.png", b"first"), ("c/caf\u251c\u2310.png", b"second")]

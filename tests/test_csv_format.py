@@ -308,3 +308,19 @@ def test_table_mistakes_are_config_errors_at_planning(tmp_path, monkeypatch, dat
     with pytest.raises(study_config.ConfigError) as error:
         study_config.check_config(config)
     assert message in str(error.value)
+
+
+def test_a_table_read_from_a_zip_leaves_no_handle_on_it_and_a_mended_zip_is_read_afresh(tmp_path):
+    # The table is read in the job's own process; were its zip left open there, a later read in the same
+    # process (a notebook, a test session) would go on reading the replaced file's old entries.
+    from transfer_study.data import archives
+
+    files = images(20) | {"labels.csv": table([*sorted(images(20)), "photos/999.png"])}
+    source = write_zip(tmp_path / "m.zip", files)
+    with pytest.raises(DatasetError, match="'photos/999.png'"):
+        read(csv_dataset(), source)
+    assert not [key for key in archives._OPEN_ZIPS if key[1] == str(source)]
+    source.unlink()
+    write_zip(source, images(20) | {"labels.csv": table(sorted(images(20)))})
+    _, stats = read(csv_dataset(), source)
+    assert stats["table"]["rows"] == 20

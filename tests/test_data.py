@@ -590,3 +590,19 @@ def test_a_zip_is_no_longer_bound_by_the_in_memory_limit_and_a_damaged_member_is
         packed.add(folder, arcname=".")
     with pytest.raises((UnsafeArchiveError, DatasetError), match="100"):
         preprocess_dataset(dataset, {"pool": tar}, 8)
+
+
+def test_a_damaged_compressed_member_of_a_zip_is_skipped_with_the_reason(tmp_path):
+    # A broken deflate stream (zlib's error, not a CRC mismatch) is as much a damaged member.
+    folder = _pool_folder(tmp_path / "photos", per_class=6)
+    archive = _zipped(folder, tmp_path / "photos.zip", zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(archive) as listing:
+        damaged = listing.getinfo("a/001.png")
+    data = bytearray(archive.read_bytes())
+    data[damaged.header_offset + 30 + len(damaged.filename)] = 0xFF  # its first byte of deflate data
+    archive.write_bytes(bytes(data))
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    arrays, stats = preprocess_dataset(dataset, {"pool": archive}, 8)
+    reasons = {skip["member"]: skip["reason"] for skip in stats["skipped"]}
+    assert reasons["a/001.png"].startswith("could not be read from its zip (error: Error -3")
+    assert sum(len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")) == 17

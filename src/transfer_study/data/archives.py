@@ -149,19 +149,27 @@ def _unreadable(path: Path, expected: str, error: BaseException, member: str | N
 
 
 class ZipMember(NamedTuple):
-    """A zip member named but not yet read: its archive, its name there and its declared size. What
+    """A zip member named but not yet read: its archive, its name there, its declared size and where its
+    entry starts (which tells it apart even from a member whose raw name is the same). What
     list_zip_files gives in place of the content, so that a zip of any size is read one image at a
     time, as it is decoded (read_zip_member), and never whole."""
 
     archive: str
     name: str
     size: int
+    offset: int
+
+
+# The compression methods zipfile decompresses; another (Deflate64, which Windows writes for large
+# files, say) fails every member it compresses, so the archive is refused when it is listed.
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
 def list_zip_files(path, max_total_bytes: int | None = None) -> list[tuple[str, ZipMember]]:
     """(member name, ZipMember) of every regular file, in archive order; only the zip's directory is
-    read. Every member is checked first (check_zip_members); an encrypted member is refused here,
-    before anything is decoded, as is a damaged or non-zip file."""
+    read. Every member is checked first (check_zip_members); an encrypted member, or one compressed in a
+    way zipfile cannot undo, is refused here, before anything is decoded, as is a damaged or non-zip
+    file."""
     path = Path(path)
     try:
         zf = zipfile.ZipFile(path)
@@ -175,30 +183,36 @@ def list_zip_files(path, max_total_bytes: int | None = None) -> list[tuple[str, 
         if member.flag_bits & 0x1:
             error = RuntimeError(f"File {member.filename!r} is encrypted, password required")
             raise _unreadable(path, "a zip archive", error, member.filename)
+        if member.compress_type not in _ZIP_METHODS:
+            error = NotImplementedError(f"compression method {member.compress_type} is not supported")
+            raise _unreadable(path, "a zip archive", error, member.filename)
     return [
-        (member_name(member), ZipMember(str(path), member.filename, member.file_size)) for member in members
+        (member_name(member), ZipMember(str(path), member.filename, member.file_size, member.header_offset))
+        for member in members
     ]
 
 
-# The zips read_zip_member opened, by process and path: a forked process opens its own, as sharing a
-# file's offset with its parent would mix their reads.
-_OPEN_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
+# The zips read_zip_member opened, by process and path, each with its entries by offset: a forked
+# process opens its own, as sharing a file's offset with its parent would mix their reads.
+_OPEN_ZIPS: dict[tuple[int, str], tuple[zipfile.ZipFile, dict[int, zipfile.ZipInfo]]] = {}
 
 
 def read_zip_member(member: ZipMember, limit: int) -> bytes:
     """A member's content, through a ZipFile this process keeps open for its archive (close_zips closes
-    them). Raises ValueError, with the reason, where the member cannot be read (a damaged archive, a
-    failed CRC) or declares or holds more than `limit` bytes: the caller skips it, as it skips a
-    folder's unreadable file, or names it in its own error."""
+    them). Raises ValueError, with the reason, where the member cannot be read (a damaged archive or
+    compressed stream, a failed CRC) or declares or holds more than `limit` bytes: the caller skips it,
+    as it skips a folder's unreadable file, or names it in its own error."""
     if member.size > limit:
         raise ValueError(f"a member of {member.size:,} bytes, over the limit of {limit:,}")
     key = (os.getpid(), member.archive)
     try:
         if key not in _OPEN_ZIPS:
-            _OPEN_ZIPS[key] = zipfile.ZipFile(member.archive)
-        with _OPEN_ZIPS[key].open(member.name) as handle:
+            opened = zipfile.ZipFile(member.archive)
+            _OPEN_ZIPS[key] = opened, {entry.header_offset: entry for entry in opened.infolist()}
+        opened, entries = _OPEN_ZIPS[key]
+        with opened.open(entries[member.offset]) as handle:
             content = handle.read(limit + 1)
-    except _READ_ERRORS as error:
+    except Exception as error:  # whatever a damaged member makes zipfile or its decompressor raise
         raise ValueError(f"could not be read from its zip ({type(error).__name__}: {error})") from None
     if len(content) > limit:
         raise ValueError(f"a member of more than {limit:,} bytes")
@@ -208,7 +222,7 @@ def read_zip_member(member: ZipMember, limit: int) -> bytes:
 def close_zips() -> None:
     """Close the zips this process opened to read members."""
     for key in [key for key in _OPEN_ZIPS if key[0] == os.getpid()]:
-        _OPEN_ZIPS.pop(key).close()
+        _OPEN_ZIPS.pop(key)[0].close()
 
 
 def iter_tar_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:

@@ -4,7 +4,8 @@ every core, the split and the checks shared by the formats.
 Each format's own reader (the beans zips, the CIFAR-10 tar, folders, tables) lives in its module in
 data/formats/, so that editing one format's reader reruns only that format's jobs; preprocessing.py
 turns what a format reads into one .npz per dataset and size. Readers take members straight from the
-archive in memory after archives.py has checked every member, so nothing is extracted to disk. Images
+archive (a zip's as they are decoded, a tar's in memory) after archives.py has checked every member,
+so nothing is extracted to disk. Images
 are uint8 (N, size, size, 3) with integer labels; the class names travel in the same file, in the
 order the labels count them.
 """

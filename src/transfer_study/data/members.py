@@ -1,6 +1,6 @@
 """Every file of a source as the formats that read people's folders see it: a folder (links followed,
-hidden files left out, see data/directories.py; each file read as it is decoded), a zip or a tar(.gz)
-(read in memory within one limit);
+hidden files left out, see data/directories.py; each file read as it is decoded), a zip (each member
+read as it is decoded) or a tar(.gz) (read in memory within one limit);
 and the rule those formats share for the files they keep: no two paths that differ only in case."""
 
 from __future__ import annotations

@@ -289,7 +289,7 @@ def _file_names(directory: Path) -> list[str]:
 
 def _member_bytes(member, where: str) -> bytes:
     """The content of a table kept in an archive: a tar member's bytes, or its zip member read now."""
-    from transfer_study.data.archives import ZipMember, read_zip_member
+    from transfer_study.data.archives import ZipMember, close_zips, read_zip_member
 
     if not isinstance(member, ZipMember):
         return member
@@ -297,6 +297,8 @@ def _member_bytes(member, where: str) -> bytes:
         return read_zip_member(member, MAX_TABLE_BYTES)
     except ValueError as error:
         raise TableError(f"{where}: {error}") from None
+    finally:
+        close_zips()  # the images are read later, by whichever processes decode them
 
 
 def _table_bytes(path: Path, where: str, key: str = ANY_DATASET) -> bytes:

@@ -31,11 +31,14 @@ from __future__ import annotations
 import functools
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from transfer_study.data.formats.base import DatasetFormat, ReadResult, listed_class_names, synthetic_spec
 from transfer_study.data.splitting import SPLITS, fractions, planned_train_count
 from transfer_study.problems import Problem, at
+
+if TYPE_CHECKING:
+    from transfer_study.data.archives import ZipMember
 
 # {train, test} is read as one source per split; validation is then carved from train.
 LAYOUTS = {SPLITS: "per_split", ("train", "test"): "per_split", ("presplit",): "presplit", ("pool",): "pool"}
@@ -237,7 +240,7 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
 class _Member(NamedTuple):
     source: str
     name: str
-    data: bytes
+    data: bytes | Path | ZipMember  # read only when decoded (datasets.decode_into)
     split: str
     label: str | None
     reason: str | None
