@@ -10,13 +10,14 @@ sampled every 20 ms: its own memory, and the shared anonymous mapping forked dec
 the kernel cannot drop either). What it holds should not grow with the number of images.
 
 `--compare DIR` runs the same folders through another checkout's `src/` (a worktree of main before a
-change), alternating with this one, so that both see the same load (up to 10,000 images). `--zip` packs
-each folder into a zip (stored, as cameras' JPEGs are zipped) and preprocesses that instead. The other
+change), alternating with this one, so that both see the same load (up to 10,000 images). `--pack zip`
+packs each folder into a zip (stored, as cameras' JPEGs are zipped), `--pack tar` or `--pack tar.gz`
+into a tar, and preprocesses that instead (`--zip` is `--pack zip`). The other
 sweeps of cost against size are `benchmarks/planning.py` (planning seconds and per-file cost against
 folder size), `benchmarks/preprocessing.py` (images per second against workers) and
 `benchmarks/memory.py` (each model job's peak memory against the number of images).
 
-    python benchmarks/scale.py [--quick] [--large] [--threads N] [--compare DIR] [--zip]
+    python benchmarks/scale.py [--quick] [--large] [--threads N] [--compare DIR] [--pack zip|tar|tar.gz]
 """
 
 from __future__ import annotations
@@ -66,15 +67,24 @@ def make_photos(root: Path, count: int) -> Path:
     return root
 
 
-def packed(folder: Path) -> Path:
-    """The folder's files in a zip beside it, stored uncompressed; the folder is emptied as they go in."""
+def packed(folder: Path, kind: str) -> Path:
+    """The folder's files in an archive beside it (a stored zip, a tar or a tar.gz); the folder is emptied
+    as they go in."""
+    import tarfile
     import zipfile
 
-    archive = folder.with_suffix(".zip")
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as packing:
-        for path in sorted(folder.rglob("*.jpg")):
-            packing.write(path, path.relative_to(folder).as_posix())
-            path.unlink()
+    archive = folder.with_name(f"{folder.name}.{kind}")
+    files = sorted(folder.rglob("*.jpg"))
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as packing:
+            for path in files:
+                packing.write(path, path.relative_to(folder).as_posix())
+                path.unlink()
+    else:
+        with tarfile.open(archive, "w:gz" if kind == "tar.gz" else "w") as packing:
+            for path in files:
+                packing.add(path, path.relative_to(folder).as_posix())
+                path.unlink()
     return archive
 
 
@@ -116,7 +126,7 @@ def measure(checkout: Path, source: Path, folder: Path, threads: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main(quick: bool, large: bool, threads: int, compare: Path | None, zip: bool) -> None:
+def main(quick: bool, large: bool, threads: int, compare: Path | None, pack: str | None) -> None:
     # Imported here: common puts this checkout's src/ first on the path, which the children must not get.
     from common import machine, markdown_table, write_results
 
@@ -128,12 +138,12 @@ def main(quick: bool, large: bool, threads: int, compare: Path | None, zip: bool
     with tempfile.TemporaryDirectory(dir=REPO / "benchmarks/results") as scratch:
         for count in counts:
             folder = make_photos(Path(scratch) / f"photos-{count}", count)
-            source = packed(folder) if zip else folder
+            source = packed(folder, pack) if pack else folder
             for label, checkout in checkouts:
                 if label == "compared" and count > COMPARED_UP_TO:
                     continue  # a checkout that holds the images in memory would need 30 GB here
                 measured = measure(checkout, source, Path(scratch), threads)
-                kind = source.suffix or "folder"
+                kind = pack or "folder"
                 row = {"checkout": label, "source": kind, "files": count, "threads": threads, **measured}
                 if "failed" not in measured:
                     row["images_per_second"] = measured["images"] / measured["seconds"]
@@ -142,7 +152,7 @@ def main(quick: bool, large: bool, threads: int, compare: Path | None, zip: bool
                 print(json.dumps(row), flush=True)
             for path in sorted(folder.rglob("*"), reverse=True):
                 path.rmdir() if path.is_dir() else path.unlink()
-            if zip:
+            if pack:
                 source.unlink()
     columns = ["checkout", "source", "files", "images", "seconds", "images_per_second", "peak_rss_mb",
                "peak_held_mb", "held_kb_per_image", "file_mb"]  # fmt: skip
@@ -171,5 +181,8 @@ if __name__ == "__main__":
         parser.add_argument("--large", action="store_true", help="add 100,000 images (about 15 GB decoded)")
         parser.add_argument("--threads", type=int, default=2, help="the job's threads (default 2)")
         parser.add_argument("--compare", type=Path, help="another checkout to run beside this one")
-        parser.add_argument("--zip", action="store_true", help="preprocess each folder packed in a zip")
+        parser.add_argument(
+            "--pack", choices=["zip", "tar", "tar.gz"], help="preprocess each folder packed so"
+        )
+        parser.add_argument("--zip", dest="pack", action="store_const", const="zip", help="--pack zip")
         main(**vars(parser.parse_args()))

@@ -556,12 +556,13 @@ def test_a_zip_source_is_read_a_member_at_a_time_into_the_images_of_its_folder(t
     assert not any(key[1] == str(archive) for key in archives._OPEN_ZIPS)  # none left open
 
 
-def test_a_zip_is_no_longer_bound_by_the_in_memory_limit_and_a_damaged_member_is_skipped(
+def test_an_archive_of_images_is_no_longer_bound_by_the_in_memory_limit_and_a_damaged_member_is_skipped(
     tmp_path, monkeypatch
 ):
-    """The 1 GiB limit of what an archive may put in memory still holds for tar sources, read whole; a
-    zip, read a member at a time, passes it. A member that fails its CRC is skipped with the reason, as a
-    folder's unreadable file is, and one declared larger than any image is skipped unread."""
+    """The 1 GiB limit of what an archive may put in memory holds only for the CIFAR-10 python tar, read
+    whole; a zip or a tar of images, read a member at a time, passes it. A member that fails its CRC is
+    skipped with the reason, as a folder's unreadable file is, and one declared larger than any image is
+    skipped unread."""
     from transfer_study.data import datasets
     from transfer_study.data.archives import UnsafeArchiveError
 
@@ -588,8 +589,12 @@ def test_a_zip_is_no_longer_bound_by_the_in_memory_limit_and_a_damaged_member_is
 
     with tarfile.open(tar, "w:gz") as packed:
         packed.add(folder, arcname=".")
-    with pytest.raises((UnsafeArchiveError, DatasetError), match="100"):
-        preprocess_dataset(dataset, {"pool": tar}, 8)
+    arrays, stats = preprocess_dataset(dataset, {"pool": tar}, 8)
+    reasons = {skip["member"]: skip["reason"] for skip in stats["skipped"]}
+    assert reasons["./c/huge.png"] == f"a member of {largest + 104:,} bytes, over the limit of {largest:,}"
+    assert sum(len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")) == 18
+    with pytest.raises(UnsafeArchiveError, match="over the limit of 100 bytes"):
+        cifar10_tar.read_cifar10(tar, 8)
 
 
 def test_a_damaged_compressed_member_of_a_zip_is_skipped_with_the_reason(tmp_path):
@@ -606,3 +611,182 @@ def test_a_damaged_compressed_member_of_a_zip_is_skipped_with_the_reason(tmp_pat
     reasons = {skip["member"]: skip["reason"] for skip in stats["skipped"]}
     assert reasons["a/001.png"].startswith("could not be read from its zip (error: Error -3")
     assert sum(len(arrays[f"y_{split}"]) for split in ("train", "validation", "test")) == 17
+
+
+def _tarred(folder: Path, path: Path, mode: str) -> Path:
+    import tarfile
+
+    with tarfile.open(path, mode) as packed:
+        for file in sorted(folder.rglob("*")):
+            packed.add(file, arcname=str(file.relative_to(folder)), recursive=False)
+    return path
+
+
+@pytest.mark.parametrize(("suffix", "mode"), [(".tar", "w"), (".tar.gz", "w:gz"), (".tar.xz", "w:xz")])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_tar_of_images_preprocesses_as_its_folder_a_member_at_a_time(
+    tmp_path, monkeypatch, suffix, mode, workers
+):
+    """A tar source, compressed or not, gives the folder's arrays and skips, bit for bit, on one process
+    or forked ones. Its members are handed to the decoders unread (TarMembers); a compressed tar's are
+    copied to an unnamed file in the job's scratch folder, so nothing is left there afterwards."""
+    import tempfile
+
+    from transfer_study.data import archives, datasets
+
+    folder = _pool_folder(tmp_path / "photos", per_class=(datasets.PARALLEL_FROM // 3) + 10)
+    archive = _tarred(folder, tmp_path / f"photos{suffix}", mode)
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    spools, handed = [], []
+    real_temporary_file, real_decode = tempfile.TemporaryFile, datasets._decode_or_reason
+
+    def recorded_spool(*args, **kwargs):
+        spools.append(kwargs.get("dir"))
+        return real_temporary_file(*args, **kwargs)
+
+    def recorded_decode(job):
+        handed.append(type(job[0]))
+        return real_decode(job)
+
+    monkeypatch.setattr(archives.tempfile, "TemporaryFile", recorded_spool)
+    monkeypatch.setattr(datasets, "_decode_or_reason", recorded_decode)
+    from_folder, folder_stats = preprocess_dataset(dataset, {"pool": folder}, 16, workers=workers)
+    handed.clear()
+    from_tar, tar_stats = preprocess_dataset(dataset, {"pool": archive}, 16, workers=workers, scratch=scratch)
+    assert spools == ([scratch] if suffix != ".tar" else [])
+    if workers == 1:  # forked decoders record in their own memory
+        assert set(handed) == {archives.TarMember}
+    for key, array in from_folder.items():
+        if not key.startswith("source_"):
+            np.testing.assert_array_equal(from_tar[key], array, err_msg=key)
+    assert [(s["member"], s["reason"]) for s in tar_stats["skipped"]] == [
+        ("b/broken.png", "not a decodable image (unknown format)")
+    ]
+    assert tar_stats["splits"] == folder_stats["splits"]
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_compressed_tar_is_read_once(tmp_path, monkeypatch):
+    """A compressed tar can only be read from its start: its bytes are read (and decompressed) once, not
+    once to check every member and again to read them. Counted at the file, in tarfile's random-access
+    mode (a file object) and its stream mode (a file descriptor) alike."""
+    import tarfile
+
+    from transfer_study.data.members import read_source_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=200)
+    archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
+    read = []
+    real_open, real_low_read = tarfile.bltn_open, tarfile._LowLevelFile.read
+
+    class Counted:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def read(self, size=-1):
+            data = self.handle.read(size)
+            read.append(len(data))
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    def counted_low_read(self, size):
+        data = real_low_read(self, size)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(tarfile, "bltn_open", lambda *args, **kwargs: Counted(real_open(*args, **kwargs)))
+    monkeypatch.setattr(tarfile._LowLevelFile, "read", counted_low_read)
+    files, unread, left_out = read_source_files(archive)
+    assert len(files) == 601 and unread == [] and left_out == 0
+    size = archive.stat().st_size
+    assert size > 500_000
+    # tarfile.is_tarfile, which tells a tar from what it is not, reads the first blocks once more.
+    assert size <= sum(read) < 1.2 * size
+
+
+def test_an_unsafe_member_at_the_end_of_a_compressed_tar_refuses_it_before_any_image_is_decoded(
+    tmp_path, monkeypatch
+):
+    import tarfile
+
+    from transfer_study.data import datasets
+    from transfer_study.data.archives import UnsafeArchiveError
+
+    folder = _pool_folder(tmp_path / "photos", per_class=4)
+    archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
+    with tarfile.open(archive) as packed:
+        members = [
+            (member, packed.extractfile(member).read()) for member in packed.getmembers() if member.isfile()
+        ]
+    link = tarfile.TarInfo("c/elsewhere.png")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    with tarfile.open(archive, "w:gz") as packed:
+        for member, data in members:
+            packed.addfile(member, io.BytesIO(data))
+        packed.addfile(link)
+    decoded = []
+    monkeypatch.setattr(datasets, "decode_image", lambda *args: decoded.append(args))
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    with pytest.raises(
+        UnsafeArchiveError, match=r"photos\.tar\.gz: member 'c/elsewhere\.png' is a symbolic link"
+    ):
+        preprocess_dataset(dataset, {"pool": archive}, 8, scratch=tmp_path)
+    assert decoded == []
+
+
+def test_a_full_scratch_disk_while_copying_a_compressed_tar_says_where_and_what_to_do(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from transfer_study.data import archives
+    from transfer_study.data.archives import ScratchSpaceError
+
+    folder = _pool_folder(tmp_path / "photos", per_class=4)
+    archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
+    real_temporary_file = tempfile.TemporaryFile
+
+    class FullDisk:
+        def __init__(self, *args, **kwargs):
+            self.handle = real_temporary_file(*args, **kwargs)
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    monkeypatch.setattr(archives.tempfile, "TemporaryFile", FullDisk)
+    (tmp_path / "scratch").mkdir()
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    with pytest.raises(ScratchSpaceError) as raised:
+        preprocess_dataset(dataset, {"pool": archive}, 8, scratch=tmp_path / "scratch")
+    message = str(raised.value)
+    assert str(archive) in message and str(tmp_path / "scratch") in message
+    assert "No space left on device" in message and "uncompressed (.tar)" in message
+    assert "write the results to a larger disk" in message
+
+
+def test_copying_a_compressed_tar_stops_short_of_filling_the_scratch_disk(tmp_path, monkeypatch):
+    """A compressed tar's members are copied uncompressed: however much it declares (a tar bomb, whose
+    members the 1 TiB bound still lets through), the copy stops before it would leave the scratch disk
+    with less than SCRATCH_RESERVE_BYTES free, before writing the member that would."""
+    import shutil
+
+    from transfer_study.data import archives
+    from transfer_study.data.archives import ScratchSpaceError
+
+    folder = _pool_folder(tmp_path / "photos", per_class=4)
+    archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(archives, "SCRATCH_RESERVE_BYTES", shutil.disk_usage(scratch).free - 4000)
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    with pytest.raises(
+        ScratchSpaceError, match=r"would leave less than [\d,]+ bytes free there; a compressed"
+    ):
+        preprocess_dataset(dataset, {"pool": archive}, 8, scratch=scratch)
+    assert list(scratch.iterdir()) == []

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 
 class UnsafeArchiveError(ValueError):
@@ -225,30 +227,176 @@ def close_zips() -> None:
         _OPEN_ZIPS.pop(key)[0].close()
 
 
+# The first bytes of a compressed tar, by compression: a tar that starts otherwise is read as it is.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+class ScratchSpaceError(ValueError):
+    """The copy of a compressed tar's members could not be written to the scratch folder (a full disk)."""
+
+
+def _stream_tar(path: Path, max_total_bytes: int | None, on_file) -> None:
+    """One pass over a tar, compressed or not, in tarfile's stream mode, so that each byte is read (and
+    decompressed) once: every member is checked as it comes (check_tar_members' checks, the total as it
+    grows), and on_file(member, handle) is called for each regular file, whose data the handle reads.
+    Two files under one name are refused at the end, before the caller uses either. A damaged or
+    non-tar file is an UnreadableArchiveError naming the archive and the member it was in."""
+    names, total, current = [], 0, None
+    try:
+        with tarfile.open(path, "r|*") as tf:
+            for member in tf:
+                current = member.name
+                _check_name(member.name, str(path))
+                _check_tar_type(member, str(path))
+                total += member.size
+                _check_total(total, max_total_bytes, str(path))
+                if member.isfile():
+                    names.append(member.name)
+                    on_file(member, tf.extractfile(member))
+    except (UnsafeArchiveError, ScratchSpaceError):
+        raise
+    except _READ_ERRORS as error:
+        raise _unreadable(path, "a tar archive", error, current) from None
+    _refuse_repeated_names(names, str(path))
+
+
 def iter_tar_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[str, bytes]]:
-    """(member name, content) of every regular file of a tar (.gz, .bz2, .xz), read in memory.
+    """(member name, content) of every regular file of a tar (.gz, .bz2, .xz), read in memory in one pass.
 
     Every member is checked before the first one is yielded; directories are skipped. A damaged or
     non-tar file is an UnreadableArchiveError naming the archive (and the member).
     """
+    files = []
+
+    def keep_in_memory(member: tarfile.TarInfo, handle) -> None:
+        files.append((member.name, handle.read()))
+
+    _stream_tar(Path(path), max_total_bytes, keep_in_memory)
+    yield from files
+
+
+class TarMember(NamedTuple):
+    """A tar member named but not yet read: its archive, its name there, its size, and where its bytes
+    lie in `file`, an open file its listing shares among its members: the tar itself where it is not
+    compressed, else the scratch copy its members were written to in the one pass that decompressed it
+    (list_tar_files). What list_tar_files gives in place of the content, so that a tar of any size is
+    read one image at a time, as it is decoded (read_tar_member), and never whole in memory."""
+
+    archive: str
+    name: str
+    size: int
+    offset: int
+    file: BinaryIO
+
+
+SCRATCH_CHUNK_BYTES = 1024**2
+
+
+# What copying a compressed tar's members leaves free on the scratch disk at least: the copy stops
+# short of filling it (with a ScratchSpaceError) however much a hostile archive declares.
+SCRATCH_RESERVE_BYTES = 1024**3
+
+
+def list_tar_files(
+    path,
+    keep=None,
+    max_total_bytes: int | None = None,
+    scratch: Path | None = None,
+    member_limit: int | None = None,
+) -> tuple[list[tuple[str, TarMember]], int]:
+    """(member name, TarMember) of every regular file `keep` keeps (all by default), in archive order,
+    and how many regular files the tar holds. Every member is checked first, as check_tar_members does.
+
+    An uncompressed tar is read for its headers alone; its members' bytes are read where they lie. A
+    compressed one can only be read from its start, so it is read once, start to end, and the members
+    kept are copied as they come to an unnamed file in `scratch` (the system's temporary folder when
+    None), which is gone once the last TarMember of the listing is, even after a crash. A member of
+    more than `member_limit` bytes is not copied (read_tar_member refuses it by its size, as it would
+    anyway). The copy stops with a ScratchSpaceError naming the folder where it would leave less than
+    SCRATCH_RESERVE_BYTES free there, or where writing fails; an archive refused part way leaves nothing."""
     path = Path(path)
+    keep = keep or (lambda name: True)
+    with open(path, "rb") as probe:
+        compressed = probe.read(8).startswith(_COMPRESSED_MAGIC)
+    if not compressed:
+        try:
+            with tarfile.open(path, "r:") as tf:
+                members = check_tar_members(tf, str(path), max_total_bytes)
+        except UnsafeArchiveError:
+            raise
+        except _READ_ERRORS as error:
+            raise _unreadable(path, "a tar archive", error) from None
+        files = [member for member in members if member.isfile()]
+        for member in files:
+            if member.issparse():
+                fix = "rebuild the archive without --sparse"
+                raise _refuse(str(path), member.name, "is stored sparse", fix)
+        source = open(path, "rb")  # noqa: SIM115 - shared by the TarMembers, closed with the last of them
+        kept = [
+            (member.name, TarMember(str(path), member.name, member.size, member.offset_data, source))
+            for member in files
+            if keep(member.name)
+        ]
+        return kept, len(files)
+    folder = Path(scratch or tempfile.gettempdir())
+    room = shutil.disk_usage(folder).free - SCRATCH_RESERVE_BYTES
+    spool = tempfile.TemporaryFile(prefix=".tar-members-", dir=scratch)  # noqa: SIM115 - as `source`
+    kept, count = [], 0
+
+    # The preprocess job copies beside its output; a caller that gives no folder, to the system's.
+    elsewhere = "point TMPDIR at a larger disk" if scratch is None else "write the results to a larger disk"
+
+    def no_room(why: str) -> ScratchSpaceError:
+        return ScratchSpaceError(
+            f"{path}: copying its members to a temporary file in {folder} {why}; a compressed tar is "
+            f"copied there uncompressed, member by member, to be read one image at a time: free space "
+            f"there, {elsewhere}, or give the archive uncompressed (.tar) or as a zip"
+        )
+
+    def copy(member: tarfile.TarInfo, handle) -> None:
+        nonlocal count
+        count += 1
+        if not keep(member.name):
+            return
+        offset = spool.tell()
+        if member_limit is None or member.size <= member_limit:
+            if offset + member.size > room:
+                raise no_room(f"would leave less than {SCRATCH_RESERVE_BYTES:,} bytes free there")
+            while chunk := handle.read(SCRATCH_CHUNK_BYTES):
+                try:
+                    spool.write(chunk)
+                except OSError as error:
+                    raise no_room(f"failed ({error.strerror or error})") from None
+        kept.append((member.name, TarMember(str(path), member.name, member.size, offset, spool)))
+
     try:
-        tf = tarfile.open(path)  # noqa: SIM115 - closed by the `with tf` below
-        members = check_tar_members(tf, str(path), max_total_bytes)
-    except UnsafeArchiveError:
+        _stream_tar(path, max_total_bytes, copy)
+        spool.flush()
+    except BaseException:
+        spool.close()
         raise
-    except _READ_ERRORS as error:
-        raise _unreadable(path, "a tar archive", error) from None
-    with tf:
-        for member in members:
-            if not member.isfile():
-                continue
-            try:
-                with tf.extractfile(member) as content:
-                    data = content.read()
-            except _READ_ERRORS as error:
-                raise _unreadable(path, "a tar archive", error, member.name) from None
-            yield member.name, data
+    return kept, count
+
+
+def read_tar_member(member: TarMember, limit: int) -> bytes:
+    """A member's content, read where it lies in its file. Raises ValueError, with the reason, where it
+    cannot be read or declares more than `limit` bytes: the caller skips it, or names it in its error."""
+    if member.size > limit:
+        raise ValueError(f"a member of {member.size:,} bytes, over the limit of {limit:,}")
+    try:
+        content = os.pread(member.file.fileno(), member.size, member.offset)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"could not be read from its tar ({type(error).__name__}: {error})") from None
+    if len(content) != member.size:
+        raise ValueError(f"cut short in its tar ({len(content):,} of {member.size:,} bytes)")
+    return content
+
+
+def read_member(member: ZipMember | TarMember, limit: int) -> bytes:
+    """A zip's or a tar's member read now (read_zip_member, read_tar_member), within `limit` bytes."""
+    if isinstance(member, ZipMember):
+        return read_zip_member(member, limit)
+    return read_tar_member(member, limit)
 
 
 def _extract_zip(path: Path, dest: Path, max_total_bytes: int | None) -> list[str]:

@@ -4,10 +4,11 @@ every core, the split and the checks shared by the formats.
 Each format's own reader (the beans zips, the CIFAR-10 tar, folders, tables) lives in its module in
 data/formats/, so that editing one format's reader reruns only that format's jobs; preprocessing.py
 turns what a format reads into one .npz per dataset and size. Readers take members straight from the
-archive (a zip's as they are decoded, a tar's in memory) after archives.py has checked every member,
-so nothing is extracted to disk. Images
-are uint8 (N, size, size, 3) with integer labels; the class names travel in the same file, in the
-order the labels count them.
+archive after archives.py has checked every member: a zip's and a tar's one at a time as they are
+decoded (a compressed tar's from an uncompressed copy of its members, made in the one pass that reads
+it), the CIFAR-10 python tar's in memory; nothing is extracted as files. Images are uint8 (N, size,
+size, 3) with integer labels; the class names travel in the same file, in the order the labels count
+them.
 """
 
 from __future__ import annotations
@@ -24,17 +25,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from transfer_study.data.archives import ZipMember, close_zips, read_zip_member
+from transfer_study.data.archives import TarMember, ZipMember, close_zips, read_member
 
 SPLITS = ("train", "validation", "test")
-# Far above both real data sets (beans ~180 MB, CIFAR-10 ~180 MB uncompressed): a declared size past
-# this is a malformed or malicious archive, refused before anything is read, so what a tar archive (read
-# whole) puts in memory stays below it.
+# Far above the CIFAR-10 python archive (~180 MB uncompressed), the one format whose archive is read
+# whole into memory (archives.iter_tar_files): a declared size past this is a malformed or malicious
+# archive, refused before it fills memory.
 MAX_ARCHIVE_BYTES = 1024**3
-# A zip is read one member at a time as its images are decoded (archives.list_zip_files), so its size
-# is no matter of memory: past this declared total (a thousand times a million photos) it is taken for
-# a malformed or malicious archive all the same.
-MAX_ZIP_BYTES = 1024**4
+# A zip or tar of images is read one member at a time as its images are decoded
+# (archives.list_zip_files, list_tar_files), so its size is no matter of memory: past this declared
+# total (a thousand times a million photos) it is taken for a malformed or malicious archive all the same.
+MAX_MEMBERWISE_ARCHIVE_BYTES = 1024**4
 # A folder's file larger than this is skipped unread: an image of MAX_IMAGE_PIXELS, even uncompressed
 # 16-bit RGBA, takes less.
 MAX_IMAGE_FILE_BYTES = 512 * 1024**2
@@ -118,11 +119,11 @@ def _decode_or_reason(job: tuple[bytes | Path, int]) -> np.ndarray | str:
         return str(error)
 
 
-def _content(data: bytes | Path | ZipMember) -> bytes:
-    """An image's bytes: given, or read from its file (a folder's) or its zip member, refused from its
-    size where no image could be that large, so that nothing is read unbounded."""
-    if isinstance(data, ZipMember):
-        return read_zip_member(data, MAX_IMAGE_FILE_BYTES)
+def _content(data: bytes | Path | ZipMember | TarMember) -> bytes:
+    """An image's bytes: given, or read from its file (a folder's) or its archive member, refused from
+    its size where no image could be that large, so that nothing is read unbounded."""
+    if isinstance(data, (ZipMember, TarMember)):
+        return read_member(data, MAX_IMAGE_FILE_BYTES)
     if not isinstance(data, os.PathLike):
         return data
     try:
@@ -160,6 +161,12 @@ def images_on_disk(folder: Path):
         yield
     finally:
         _ON_DISK.pop()
+
+
+def scratch_folder() -> Path | None:
+    """The folder of the innermost images_on_disk block (None outside one): where preprocessing keeps
+    what it must put on disk rather than in memory."""
+    return _ON_DISK[-1]
 
 
 def image_array(shape: tuple[int, ...]) -> np.ndarray:
@@ -218,9 +225,9 @@ PARALLEL_FROM = 256
 
 
 def decode_into(
-    blobs: list[bytes | Path | ZipMember], size: int, workers: int = 1
+    blobs: list[bytes | Path | ZipMember | TarMember], size: int, workers: int = 1
 ) -> tuple[np.ndarray, dict[int, str]]:
-    """All blobs (bytes, or files and zip members read one at a time as they are decoded) decoded into
+    """All blobs (bytes, or files and archive members read one at a time as they are decoded) decoded into
     one uint8 array (N, size, size, 3), in order, and {index: reason} of those that do not decode (their
     slots left black). Never raises for a bad image.
 

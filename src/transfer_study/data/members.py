@@ -1,6 +1,6 @@
 """Every file of a source as the formats that read people's folders see it: a folder (links followed,
-hidden files left out, see data/directories.py; each file read as it is decoded), a zip (each member
-read as it is decoded) or a tar(.gz) (read in memory within one limit);
+hidden files left out, see data/directories.py; each file read as it is decoded), a zip or a tar(.gz)
+(each member read as it is decoded; a compressed tar's copied uncompressed to a scratch file first);
 and the rule those formats share for the files they keep: no two paths that differ only in case."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from transfer_study.data.archives import ZipMember
+    from transfer_study.data.archives import TarMember, ZipMember
 
 
 class SourceError(ValueError):
@@ -47,10 +47,10 @@ def case_alike(earlier: str, later: str) -> str:
 
 
 class SourceFiles(NamedTuple):
-    # (name, content) of the files kept, in name order: a folder's file as its Path and a zip's as its
-    # ZipMember, read only where it is decoded (datasets.decode_into), one file at a time; a tar
-    # member's bytes
-    files: list[tuple[str, bytes | Path | ZipMember]]
+    # (name, content) of the files kept, in name order: a folder's file as its Path, a zip's as its
+    # ZipMember and a tar's as its TarMember, read only where it is decoded (datasets.decode_into), one
+    # file at a time
+    files: list[tuple[str, Path | ZipMember | TarMember]]
     unread: list[tuple[str, str]]  # (name, reason): what a folder holds that is not a readable file
     left_out: int  # files that `wanted` did not keep
 
@@ -59,10 +59,15 @@ def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None)
     """Every file of a folder, zip or tar that `wanted` keeps (all by default), and what could not be
     read as a file (broken links, folders reached twice through links). A folder's files are given as
     paths and read one at a time as they are decoded, so a folder of any size is read in constant
-    memory (its unwanted files never opened); a zip's files likewise, as ZipMembers; a tar archive is
-    read whole, once, within MAX_ARCHIVE_BYTES (a compressed tar can only be read from its start)."""
-    from transfer_study.data.archives import iter_tar_files, list_zip_files
-    from transfer_study.data.datasets import MAX_ARCHIVE_BYTES, MAX_ZIP_BYTES
+    memory (its unwanted files never opened); a zip's and a tar's files likewise, as ZipMembers and
+    TarMembers. A compressed tar can only be read from its start: it is read once, and the members kept
+    are copied uncompressed to a file in the scratch folder (datasets.scratch_folder) as they come."""
+    from transfer_study.data.archives import list_tar_files, list_zip_files
+    from transfer_study.data.datasets import (
+        MAX_IMAGE_FILE_BYTES,
+        MAX_MEMBERWISE_ARCHIVE_BYTES,
+        scratch_folder,
+    )
     from transfer_study.data.directories import walk
 
     keep = wanted or (lambda name: True)
@@ -72,13 +77,13 @@ def read_source_files(source: Path, wanted: Callable[[str], bool] | None = None)
         files = [(relative, Path(path)) for relative, path in listing.files if keep(relative)]
         return SourceFiles(files, listing.skipped, len(listing.files) - len(files))
     if zipfile.is_zipfile(source):
-        members = list_zip_files(source, max_total_bytes=MAX_ZIP_BYTES)
-    elif tarfile.is_tarfile(source):
-        members = iter_tar_files(source, max_total_bytes=MAX_ARCHIVE_BYTES)
-    else:
-        raise SourceError(
-            f"{source}: neither a folder, a zip nor a tar archive; a source of images is one of those"
-        )
-    every = list(members)
-    kept = sorted((name, data) for name, data in every if keep(name))
-    return SourceFiles(kept, [], len(every) - len(kept))
+        every = list_zip_files(source, max_total_bytes=MAX_MEMBERWISE_ARCHIVE_BYTES)
+        kept = sorted((name, member) for name, member in every if keep(name))
+        return SourceFiles(kept, [], len(every) - len(kept))
+    if tarfile.is_tarfile(source):
+        limit, scratch = MAX_MEMBERWISE_ARCHIVE_BYTES, scratch_folder()
+        members, count = list_tar_files(source, keep, limit, scratch, member_limit=MAX_IMAGE_FILE_BYTES)
+        return SourceFiles(sorted(members), [], count - len(members))
+    raise SourceError(
+        f"{source}: neither a folder, a zip nor a tar archive; a source of images is one of those"
+    )

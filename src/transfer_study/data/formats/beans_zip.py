@@ -28,7 +28,7 @@ def read_beans_split(
     """Images and labels of one beans split archive, the members skipped and why, and the members kept."""
     from transfer_study.data.archives import list_zip_files
     from transfer_study.data.datasets import (
-        MAX_ZIP_BYTES,
+        MAX_MEMBERWISE_ARCHIVE_BYTES,
         DatasetError,
         decode_members,
         require_every_class,
@@ -36,7 +36,7 @@ def read_beans_split(
     from transfer_study.data.metadata import metadata_reason
 
     # Named here, read one at a time as they are decoded.
-    members = sorted(list_zip_files(archive, max_total_bytes=MAX_ZIP_BYTES))
+    members = sorted(list_zip_files(archive, max_total_bytes=MAX_MEMBERWISE_ARCHIVE_BYTES))
     skipped, kept = [], []
     for name, data in members:
         parts = PurePosixPath(name).parts

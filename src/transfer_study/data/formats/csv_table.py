@@ -288,13 +288,11 @@ def _file_names(directory: Path) -> list[str]:
 
 
 def _member_bytes(member, where: str) -> bytes:
-    """The content of a table kept in an archive: a tar member's bytes, or its zip member read now."""
-    from transfer_study.data.archives import ZipMember, close_zips, read_zip_member
+    """The content of a table kept in an archive: its zip or tar member read now."""
+    from transfer_study.data.archives import close_zips, read_member
 
-    if not isinstance(member, ZipMember):
-        return member
     try:
-        return read_zip_member(member, MAX_TABLE_BYTES)
+        return read_member(member, MAX_TABLE_BYTES)
     except ValueError as error:
         raise TableError(f"{where}: {error}") from None
     finally:

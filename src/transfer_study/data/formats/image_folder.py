@@ -38,7 +38,7 @@ from transfer_study.data.splitting import SPLITS, fractions, planned_train_count
 from transfer_study.problems import Problem, at
 
 if TYPE_CHECKING:
-    from transfer_study.data.archives import ZipMember
+    from transfer_study.data.archives import TarMember, ZipMember
 
 # {train, test} is read as one source per split; validation is then carved from train.
 LAYOUTS = {SPLITS: "per_split", ("train", "test"): "per_split", ("presplit",): "presplit", ("pool",): "pool"}
@@ -240,7 +240,7 @@ def read(dataset: dict, sources: dict[str, Path], size: int, workers: int) -> Re
 class _Member(NamedTuple):
     source: str
     name: str
-    data: bytes | Path | ZipMember  # read only when decoded (datasets.decode_into)
+    data: Path | ZipMember | TarMember  # read only when decoded (datasets.decode_into)
     split: str
     label: str | None
     reason: str | None
