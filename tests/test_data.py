@@ -529,7 +529,7 @@ def _zipped(folder: Path, path: Path, compression=zipfile.ZIP_DEFLATED) -> Path:
 def test_a_zip_source_is_read_a_member_at_a_time_into_the_images_of_its_folder(tmp_path, workers):
     """A zip's members are named, not read, when the zip is listed (ZipMember), and read one at a time
     by the process that decodes them: the same arrays and skips as the same files in a folder, bit for
-    bit, on one process or forked ones (each opening the zip for itself)."""
+    bit, on one process or forked ones (sharing the zip opened before they fork)."""
     from transfer_study.data import datasets
     from transfer_study.data.archives import ZipMember, close_zips
     from transfer_study.data.members import read_source_files
@@ -553,7 +553,7 @@ def test_a_zip_source_is_read_a_member_at_a_time_into_the_images_of_its_folder(t
     close_zips()
     from transfer_study.data import archives
 
-    assert not any(key[1] == str(archive) for key in archives._OPEN_ZIPS)  # none left open
+    assert str(archive) not in archives._OPEN_ZIPS  # none left open
 
 
 def test_an_archive_of_images_is_no_longer_bound_by_the_in_memory_limit_and_a_damaged_member_is_skipped(
@@ -674,6 +674,7 @@ def test_a_compressed_tar_is_read_once(tmp_path, monkeypatch):
     mode (a file object) and its stream mode (a file descriptor) alike."""
     import tarfile
 
+    from transfer_study.data import archives
     from transfer_study.data.members import read_source_files
 
     folder = _pool_folder(tmp_path / "photos", per_class=200)
@@ -699,6 +700,9 @@ def test_a_compressed_tar_is_read_once(tmp_path, monkeypatch):
         return data
 
     monkeypatch.setattr(tarfile, "bltn_open", lambda *args, **kwargs: Counted(real_open(*args, **kwargs)))
+    monkeypatch.setattr(
+        archives, "open", lambda *args, **kwargs: Counted(real_open(*args, **kwargs)), raising=False
+    )
     monkeypatch.setattr(tarfile._LowLevelFile, "read", counted_low_read)
     files, unread, left_out = read_source_files(archive)
     assert len(files) == 601 and unread == [] and left_out == 0
@@ -743,7 +747,7 @@ def test_a_full_scratch_disk_while_copying_a_compressed_tar_says_where_and_what_
     import tempfile
 
     from transfer_study.data import archives
-    from transfer_study.data.archives import ScratchSpaceError
+    from transfer_study.data.disk import DiskSpaceError
 
     folder = _pool_folder(tmp_path / "photos", per_class=4)
     archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
@@ -762,7 +766,7 @@ def test_a_full_scratch_disk_while_copying_a_compressed_tar_says_where_and_what_
     monkeypatch.setattr(archives.tempfile, "TemporaryFile", FullDisk)
     (tmp_path / "scratch").mkdir()
     dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
-    with pytest.raises(ScratchSpaceError) as raised:
+    with pytest.raises(DiskSpaceError) as raised:
         preprocess_dataset(dataset, {"pool": archive}, 8, scratch=tmp_path / "scratch")
     message = str(raised.value)
     assert str(archive) in message and str(tmp_path / "scratch") in message
@@ -770,23 +774,175 @@ def test_a_full_scratch_disk_while_copying_a_compressed_tar_says_where_and_what_
     assert "write the results to a larger disk" in message
 
 
+def test_a_write_refused_part_way_through_small_members_is_the_same_error(tmp_path):
+    """Members of a few hundred bytes: the copy is unbuffered, so the write that fails is the one that
+    says so (a file-size limit stands in for a full disk), not a later flush with a bare OSError."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "photos"
+    for index in range(400):
+        (folder / "abc"[index % 3]).mkdir(parents=True, exist_ok=True)
+        (folder / "abc"[index % 3] / f"{index:03d}.bin").write_bytes(bytes([index % 251]) * 700)
+    archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
+    script = (
+        "import resource, sys\n"
+        "from transfer_study.data.archives import list_tar_files\n"
+        "from transfer_study.data.disk import DiskSpaceError\n"
+        # Just short of the whole copy: where the copy was buffered, the last write to fail was a flush.
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (400 * 700 - 300, 400 * 700 - 300))\n"
+        "try:\n"
+        f"    list_tar_files({str(archive)!r}, scratch={str(tmp_path)!r})\n"
+        "except DiskSpaceError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "photos.tar.gz: copying member" in done.stdout and "File too large" in done.stdout
+
+
 def test_copying_a_compressed_tar_stops_short_of_filling_the_scratch_disk(tmp_path, monkeypatch):
     """A compressed tar's members are copied uncompressed: however much it declares (a tar bomb, whose
-    members the 1 TiB bound still lets through), the copy stops before it would leave the scratch disk
-    with less than SCRATCH_RESERVE_BYTES free, before writing the member that would."""
+    members the 1 TiB bound still lets through), the copy stops before a member that would leave the
+    scratch disk with less than COPY_RESERVE_BYTES free. The room is measured again before every
+    member, so space another job takes meanwhile counts."""
     import shutil
 
-    from transfer_study.data import archives
-    from transfer_study.data.archives import ScratchSpaceError
+    from transfer_study.data import archives, disk
+    from transfer_study.data.disk import DiskSpaceError
 
     folder = _pool_folder(tmp_path / "photos", per_class=4)
     archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    monkeypatch.setattr(archives, "SCRATCH_RESERVE_BYTES", shutil.disk_usage(scratch).free - 4000)
+    monkeypatch.setattr(archives, "COPY_RESERVE_BYTES", 10**6)
+    real_usage, measured = shutil.disk_usage, []
+
+    def another_job_writing(folder):
+        measured.append(folder)
+        usage = real_usage(folder)
+        free = 10**6 + 10_000 if len(measured) < 3 else 10**6 + 100  # two members' room, then less
+        return usage._replace(free=free)
+
+    monkeypatch.setattr(disk.shutil, "disk_usage", another_job_writing)
     dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
     with pytest.raises(
-        ScratchSpaceError, match=r"would leave less than [\d,]+ bytes free there; a compressed"
+        DiskSpaceError,
+        match=r"copying member 'a/002\.png' \([\d,]+ bytes\): [\d,]+ bytes wanted in .*, keeping 1,000,000",
     ):
         preprocess_dataset(dataset, {"pool": archive}, 8, scratch=scratch)
-    assert list(scratch.iterdir()) == []
+    assert len(measured) == 3 and list(scratch.iterdir()) == []
+
+
+def test_a_disk_without_room_for_the_decoded_images_is_an_error_not_a_crash(tmp_path, monkeypatch):
+    """The decoded images go to a sparse file, mapped: on a disk without room for them the job would die
+    of SIGBUS as they are written. The room is checked when the file is made."""
+    from transfer_study.data import disk
+    from transfer_study.data.disk import DiskSpaceError
+
+    folder = _pool_folder(tmp_path / "photos", per_class=6)
+    real_usage = disk.shutil.disk_usage
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda folder: real_usage(folder)._replace(free=1000))
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "test_fraction": 0.2, "split_seed": 1}
+    wanted = 19 * 16 * 16 * 3  # every file of the folder, the one that will not decode too
+    with pytest.raises(
+        DiskSpaceError, match=rf"19 decoded images \(16x16x3 bytes each\): {wanted:,} bytes wanted in"
+    ):
+        preprocess_dataset(dataset, {"pool": folder}, 16, scratch=tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_a_compressed_tar_of_several_streams_is_read_whole(tmp_path, mode):
+    """pbzip2, bgzip and `cat a.gz b.gz` write a compressed tar as several streams one after another,
+    which gzip, bzip2 and xz read as one: every member is read, from the CIFAR-10 format's reader and
+    from a source of images alike."""
+    import bz2
+    import gzip
+    import lzma
+
+    from transfer_study.data.archives import iter_tar_files
+    from transfer_study.data.members import read_source_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=6)
+    plain = _tarred(folder, tmp_path / "photos.tar", "w").read_bytes()
+    half = (len(plain) // 2) // 512 * 512
+    compress = {"w:gz": gzip.compress, "w:bz2": bz2.compress, "w:xz": lzma.compress}[mode]
+    archive = tmp_path / f"photos.tar.{mode[2:]}"
+    archive.write_bytes(compress(plain[:half]) + compress(plain[half:]))
+    files, _, _ = read_source_files(archive)
+    assert [name for name, _ in files] == [name for name, _ in read_source_files(folder).files]
+    assert len(dict(iter_tar_files(archive))) == 19
+
+
+def test_an_uncompressed_tar_with_a_sparse_member_is_read_through_a_copy(tmp_path):
+    """GNU tar's --sparse stores a file with holes as its data and a map: such members cannot be read
+    where they lie, so the tar is read as a compressed one is, through a copy; its images decode."""
+    import shutil
+    import subprocess
+
+    if (
+        shutil.which("tar") is None
+        or "GNU" not in subprocess.run(["tar", "--version"], capture_output=True, text=True).stdout
+    ):
+        pytest.skip("GNU tar is not installed; it writes the sparse member")
+    from transfer_study.data import archives
+    from transfer_study.data.members import read_source_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=4)
+    holed = folder / "a" / "holed.png"
+    holed.write_bytes((folder / "a" / "000.png").read_bytes())
+    with open(holed, "r+b") as handle:
+        handle.truncate(4 * 1024**2)  # a hole after the PNG's end, which decoders ignore
+    archive = tmp_path / "photos.tar"
+    subprocess.run(
+        ["tar", "--sparse", "--format=gnu", "-cf", str(archive), "-C", str(folder), "."], check=True
+    )
+    assert archive.stat().st_size < 1024**2  # the hole was not stored
+    files = dict(read_source_files(archive).files)
+    member = files["./a/holed.png"]
+    assert member.file is not None and member.offset < 4 * 1024**2
+    assert archives.read_tar_member(member, 8 * 1024**2) == holed.read_bytes()
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_an_archive_changed_in_place_after_it_was_listed_stops_the_job(tmp_path, kind):
+    """Members are read where the listing found them: were the archive rewritten in its place meanwhile,
+    those places would hold other images (another class's, even). Reading stops with an error instead."""
+    import os
+
+    from transfer_study.data.archives import ArchiveChangedError, close_zips
+    from transfer_study.data.members import read_source_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=4)
+    archive = (
+        _tarred(folder, tmp_path / "photos.tar", "w")
+        if kind == "tar"
+        else _zipped(folder, tmp_path / "photos.zip")
+    )
+    files = read_source_files(archive).files
+    data = archive.read_bytes()
+    with open(archive, "r+b") as handle:  # the same file, rewritten in place
+        handle.write(data)
+    stat = archive.stat()
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    from transfer_study.data.archives import read_member
+
+    try:
+        with pytest.raises(
+            ArchiveChangedError, match=r"photos\.(tar|zip): changed on disk while its images were being read"
+        ):
+            read_member(files[0][1], 10**6)
+    finally:
+        close_zips()
+
+
+def test_a_tar_replaced_after_it_was_listed_is_still_read_as_listed(tmp_path):
+    from transfer_study.data.archives import read_tar_member
+    from transfer_study.data.members import read_source_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=4)
+    archive = _tarred(folder, tmp_path / "photos.tar", "w")
+    files = dict(read_source_files(archive).files)
+    other = _tarred(_pool_folder(tmp_path / "other", per_class=5), tmp_path / "other.tar", "w")
+    other.replace(archive)  # a new file in its place; the listing holds the old one open
+    assert read_tar_member(files["a/001.png"], 10**6) == (folder / "a" / "001.png").read_bytes()

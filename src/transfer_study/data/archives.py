@@ -10,16 +10,21 @@ The declared sizes are a real bound: zipfile stops decompressing a member at its
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
+import lzma
 import os
-import shutil
 import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO, NamedTuple
+
+from transfer_study.data.disk import COPY_RESERVE_BYTES, DiskSpaceError, require_room
 
 
 class UnsafeArchiveError(ValueError):
@@ -167,51 +172,131 @@ class ZipMember(NamedTuple):
 _ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 
 
+class _OwnOffsetFile:
+    """A file opened for reading whose offset lives in this object rather than in the kernel: every
+    read is an os.pread at it. A process forked after it was opened reads through its own copy of the
+    object, at its own offset, so one zip opened (and its directory parsed) before the decoders fork
+    serves them all without their reads mixing, where a shared file's offset would mix them."""
+
+    def __init__(self, path: str) -> None:
+        self.name = path
+        self._fd = os.open(path, os.O_RDONLY)
+        self._offset = 0
+        self.stamp = _stamp(self)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = max(0, os.fstat(self._fd).st_size - self._offset)
+        data = os.pread(self._fd, size, self._offset)
+        self._offset += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        start = {os.SEEK_SET: 0, os.SEEK_CUR: self._offset, os.SEEK_END: os.fstat(self._fd).st_size}
+        self._offset = start[whence] + offset
+        return self._offset
+
+    def tell(self) -> int:
+        return self._offset
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        self.close()
+
+
+# The zips this process has open for reading members, by path, each with its entries by offset: opened
+# once, by the listing (or by the first read), and inherited by the decoders forked afterwards, whose
+# reads through _OwnOffsetFile do not mix. close_zips closes them.
+_OPEN_ZIPS: dict[str, tuple[zipfile.ZipFile, dict[int, zipfile.ZipInfo]]] = {}
+
+
+def _open_zip(path: str) -> tuple[zipfile.ZipFile, dict[int, zipfile.ZipInfo]]:
+    """The zip at `path` opened (its directory parsed) and kept in _OPEN_ZIPS, in place of any copy
+    opened before, which may be of an older file."""
+    if path in _OPEN_ZIPS:
+        _close_zip(path)
+    handle = _OwnOffsetFile(path)
+    try:
+        opened = zipfile.ZipFile(handle)
+    except BaseException:
+        handle.close()
+        raise
+    _OPEN_ZIPS[path] = opened, {entry.header_offset: entry for entry in opened.infolist()}
+    return _OPEN_ZIPS[path]
+
+
+def _close_zip(path: str) -> None:
+    opened, _ = _OPEN_ZIPS.pop(path)
+    handle = opened.fp  # a file given to ZipFile is not closed by it
+    opened.close()
+    if handle is not None:
+        handle.close()
+
+
 def list_zip_files(path, max_total_bytes: int | None = None) -> list[tuple[str, ZipMember]]:
     """(member name, ZipMember) of every regular file, in archive order; only the zip's directory is
     read. Every member is checked first (check_zip_members); an encrypted member, or one compressed in a
     way zipfile cannot undo, is refused here, before anything is decoded, as is a damaged or non-zip
-    file."""
+    file. The zip stays open, its directory parsed once, for read_zip_member (close_zips closes it)."""
     path = Path(path)
     try:
-        zf = zipfile.ZipFile(path)
+        zf, _ = _open_zip(str(path))
     except _READ_ERRORS as error:
         raise _unreadable(path, "a zip archive", error) from None
-    with zf:
+    try:
         members = [
             member for member in check_zip_members(zf, str(path), max_total_bytes) if not member.is_dir()
         ]
-    for member in members:
-        if member.flag_bits & 0x1:
-            error = RuntimeError(f"File {member.filename!r} is encrypted, password required")
-            raise _unreadable(path, "a zip archive", error, member.filename)
-        if member.compress_type not in _ZIP_METHODS:
-            error = NotImplementedError(f"compression method {member.compress_type} is not supported")
-            raise _unreadable(path, "a zip archive", error, member.filename)
+        for member in members:
+            if member.flag_bits & 0x1:
+                error = RuntimeError(f"File {member.filename!r} is encrypted, password required")
+                raise _unreadable(path, "a zip archive", error, member.filename)
+            if member.compress_type not in _ZIP_METHODS:
+                error = NotImplementedError(f"compression method {member.compress_type} is not supported")
+                raise _unreadable(path, "a zip archive", error, member.filename)
+    except BaseException:
+        _close_zip(str(path))
+        raise
     return [
         (member_name(member), ZipMember(str(path), member.filename, member.file_size, member.header_offset))
         for member in members
     ]
 
 
-# The zips read_zip_member opened, by process and path, each with its entries by offset: a forked
-# process opens its own, as sharing a file's offset with its parent would mix their reads.
-_OPEN_ZIPS: dict[tuple[int, str], tuple[zipfile.ZipFile, dict[int, zipfile.ZipInfo]]] = {}
+def open_zips(members) -> None:
+    """Open (once) the zips of these ZipMembers that are not open yet, before the processes that decode
+    them are forked: each then inherits the parsed directory instead of parsing it again."""
+    for archive in {member.archive for member in members if isinstance(member, ZipMember)}:
+        if archive not in _OPEN_ZIPS:
+            with contextlib.suppress(Exception):  # a damaged zip: each member's read says why
+                _open_zip(archive)
 
 
 def read_zip_member(member: ZipMember, limit: int) -> bytes:
-    """A member's content, through a ZipFile this process keeps open for its archive (close_zips closes
-    them). Raises ValueError, with the reason, where the member cannot be read (a damaged archive or
+    """A member's content, through the ZipFile kept open for its archive (opened here if it is not).
+    Raises ValueError, with the reason, where the member cannot be read (a damaged archive or
     compressed stream, a failed CRC) or declares or holds more than `limit` bytes: the caller skips it,
     as it skips a folder's unreadable file, or names it in its own error."""
     if member.size > limit:
         raise ValueError(f"a member of {member.size:,} bytes, over the limit of {limit:,}")
-    key = (os.getpid(), member.archive)
     try:
-        if key not in _OPEN_ZIPS:
-            opened = zipfile.ZipFile(member.archive)
-            _OPEN_ZIPS[key] = opened, {entry.header_offset: entry for entry in opened.infolist()}
-        opened, entries = _OPEN_ZIPS[key]
+        opened, entries = _OPEN_ZIPS.get(member.archive) or _open_zip(member.archive)
+        changed = _stamp(opened.fp) != opened.fp.stamp
+    except Exception as error:
+        raise ValueError(f"could not be read from its zip ({type(error).__name__}: {error})") from None
+    if changed:
+        raise _changed(member.archive)
+    try:
         with opened.open(entries[member.offset]) as handle:
             content = handle.read(limit + 1)
     except Exception as error:  # whatever a damaged member makes zipfile or its decompressor raise
@@ -222,28 +307,70 @@ def read_zip_member(member: ZipMember, limit: int) -> bytes:
 
 
 def close_zips() -> None:
-    """Close the zips this process opened to read members."""
-    for key in [key for key in _OPEN_ZIPS if key[0] == os.getpid()]:
-        _OPEN_ZIPS.pop(key)[0].close()
+    """Close the zips kept open to read members."""
+    for path in list(_OPEN_ZIPS):
+        _close_zip(path)
 
 
-# The first bytes of a compressed tar, by compression: a tar that starts otherwise is read as it is.
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+def _compression(head: bytes) -> str | None:
+    """The compression a tar's first bytes show (gz, bz2, xz), or None: an uncompressed tar (whose first
+    member's name may begin with any bytes, so each signature is matched whole)."""
+    if head.startswith(b"\x1f\x8b"):
+        return "gz"
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY":
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    return None
 
 
-class ScratchSpaceError(ValueError):
-    """The copy of a compressed tar's members could not be written to the scratch folder (a full disk)."""
+def _decompressed(source: BinaryIO, compression: str | None):
+    """The tar in `source` as its decompressor reads it (a context that leaves `source` open). gzip's,
+    bz2's and lzma's files read on past the end of a compressed stream into the next, as pbzip2, bgzip
+    and `cat a.gz b.gz` write them, where tarfile's own stream mode stops at the first."""
+    if compression == "gz":
+        return gzip.GzipFile(fileobj=source)
+    if compression == "bz2":
+        return bz2.BZ2File(source)
+    if compression == "xz":
+        return lzma.LZMAFile(source)
+    return contextlib.nullcontext(source)
 
 
-def _stream_tar(path: Path, max_total_bytes: int | None, on_file) -> None:
-    """One pass over a tar, compressed or not, in tarfile's stream mode, so that each byte is read (and
-    decompressed) once: every member is checked as it comes (check_tar_members' checks, the total as it
-    grows), and on_file(member, handle) is called for each regular file, whose data the handle reads.
-    Two files under one name are refused at the end, before the caller uses either. A damaged or
-    non-tar file is an UnreadableArchiveError naming the archive and the member it was in."""
+# What a decompressor raises for damaged data, besides _READ_ERRORS.
+_DECOMPRESS_ERRORS = (*_READ_ERRORS, zlib.error, lzma.LZMAError)
+
+
+class ArchiveChangedError(RuntimeError):
+    """An archive that changed on disk after it was listed, while its members were being read: what is
+    read is no longer what was checked, so the job stops rather than skipping or mislabelling images."""
+
+
+def _changed(archive: str) -> ArchiveChangedError:
+    return ArchiveChangedError(
+        f"{archive}: changed on disk while its images were being read (it is not the file that was "
+        "listed and checked); run the job again once nothing is writing to it"
+    )
+
+
+def _stamp(handle: BinaryIO) -> tuple[int, int, int]:
+    status = os.fstat(handle.fileno())
+    return status.st_ino, status.st_size, status.st_mtime_ns
+
+
+def _stream_tar(path: Path, source: BinaryIO, max_total_bytes: int | None, on_file) -> None:
+    """One pass over the tar open in `source`, compressed or not, in tarfile's stream mode, so that each
+    byte is read (and decompressed) once: every member is checked as it comes (check_tar_members'
+    checks, the total as it grows), and on_file(member, handle) is called for each regular file, whose
+    data the handle reads. Two files under one name are refused at the end, before the caller uses
+    either. A damaged or non-tar file is an UnreadableArchiveError naming the archive and the member it
+    was in."""
     names, total, current = [], 0, None
     try:
-        with tarfile.open(path, "r|*") as tf:
+        source.seek(0)
+        compression = _compression(source.read(10))
+        source.seek(0)
+        with _decompressed(source, compression) as data, tarfile.open(fileobj=data, mode="r|") as tf:
             for member in tf:
                 current = member.name
                 _check_name(member.name, str(path))
@@ -253,9 +380,9 @@ def _stream_tar(path: Path, max_total_bytes: int | None, on_file) -> None:
                 if member.isfile():
                     names.append(member.name)
                     on_file(member, tf.extractfile(member))
-    except (UnsafeArchiveError, ScratchSpaceError):
+    except (UnsafeArchiveError, DiskSpaceError):
         raise
-    except _READ_ERRORS as error:
+    except _DECOMPRESS_ERRORS as error:
         raise _unreadable(path, "a tar archive", error, current) from None
     _refuse_repeated_names(names, str(path))
 
@@ -271,30 +398,29 @@ def iter_tar_files(path, max_total_bytes: int | None = None) -> Iterator[tuple[s
     def keep_in_memory(member: tarfile.TarInfo, handle) -> None:
         files.append((member.name, handle.read()))
 
-    _stream_tar(Path(path), max_total_bytes, keep_in_memory)
+    with open(path, "rb") as source:
+        _stream_tar(Path(path), source, max_total_bytes, keep_in_memory)
     yield from files
 
 
 class TarMember(NamedTuple):
     """A tar member named but not yet read: its archive, its name there, its size, and where its bytes
     lie in `file`, an open file its listing shares among its members: the tar itself where it is not
-    compressed, else the scratch copy its members were written to in the one pass that decompressed it
-    (list_tar_files). What list_tar_files gives in place of the content, so that a tar of any size is
-    read one image at a time, as it is decoded (read_tar_member), and never whole in memory."""
+    compressed, else the copy its members were written to in the one pass that decompressed it
+    (list_tar_files); `stamp` is the tar's (inode, size, modification time) when it was listed (None for
+    a copy, which nothing else can change). What
+    list_tar_files gives in place of the content, so that a tar of any size is read one image at a
+    time, as it is decoded (read_tar_member), and never whole in memory."""
 
     archive: str
     name: str
     size: int
     offset: int
     file: BinaryIO
+    stamp: tuple[int, int, int] | None
 
 
-SCRATCH_CHUNK_BYTES = 1024**2
-
-
-# What copying a compressed tar's members leaves free on the scratch disk at least: the copy stops
-# short of filling it (with a ScratchSpaceError) however much a hostile archive declares.
-SCRATCH_RESERVE_BYTES = 1024**3
+COPY_CHUNK_BYTES = 1024**2
 
 
 def list_tar_files(
@@ -307,51 +433,54 @@ def list_tar_files(
     """(member name, TarMember) of every regular file `keep` keeps (all by default), in archive order,
     and how many regular files the tar holds. Every member is checked first, as check_tar_members does.
 
-    An uncompressed tar is read for its headers alone; its members' bytes are read where they lie. A
-    compressed one can only be read from its start, so it is read once, start to end, and the members
-    kept are copied as they come to an unnamed file in `scratch` (the system's temporary folder when
-    None), which is gone once the last TarMember of the listing is, even after a crash. A member of
-    more than `member_limit` bytes is not copied (read_tar_member refuses it by its size, as it would
-    anyway). The copy stops with a ScratchSpaceError naming the folder where it would leave less than
-    SCRATCH_RESERVE_BYTES free there, or where writing fails; an archive refused part way leaves nothing."""
+    An uncompressed tar is read for its headers alone; its members' bytes are read where they lie,
+    through the file listed (so a tar put in its place meanwhile is not read). A compressed one can only
+    be read from its start, so it is read once, start to end, and the members kept are copied as they
+    come to an unnamed file in `scratch` (the system's temporary folder when None), which is gone once
+    the last TarMember of the listing is, even after a crash; so are an uncompressed tar's where a
+    member kept is stored sparse. A member of more than `member_limit` bytes is not copied
+    (read_tar_member refuses it by its size, as it would anyway). Before each member is copied its
+    disk is checked for room, keeping COPY_RESERVE_BYTES free (DiskSpaceError naming the folder); an
+    archive refused part way leaves nothing."""
     path = Path(path)
     keep = keep or (lambda name: True)
-    with open(path, "rb") as probe:
-        compressed = probe.read(8).startswith(_COMPRESSED_MAGIC)
-    if not compressed:
-        try:
-            with tarfile.open(path, "r:") as tf:
-                members = check_tar_members(tf, str(path), max_total_bytes)
-        except UnsafeArchiveError:
-            raise
-        except _READ_ERRORS as error:
-            raise _unreadable(path, "a tar archive", error) from None
-        files = [member for member in members if member.isfile()]
-        for member in files:
-            if member.issparse():
-                fix = "rebuild the archive without --sparse"
-                raise _refuse(str(path), member.name, "is stored sparse", fix)
-        source = open(path, "rb")  # noqa: SIM115 - shared by the TarMembers, closed with the last of them
-        kept = [
-            (member.name, TarMember(str(path), member.name, member.size, member.offset_data, source))
-            for member in files
-            if keep(member.name)
-        ]
-        return kept, len(files)
-    folder = Path(scratch or tempfile.gettempdir())
-    room = shutil.disk_usage(folder).free - SCRATCH_RESERVE_BYTES
-    spool = tempfile.TemporaryFile(prefix=".tar-members-", dir=scratch)  # noqa: SIM115 - as `source`
-    kept, count = [], 0
+    source = open(path, "rb")  # noqa: SIM115 - shared by the TarMembers, closed with the last of them
+    try:
+        if _compression(source.read(10)) is None:
+            source.seek(0)
+            try:
+                with tarfile.open(fileobj=source, mode="r:") as tf:
+                    members = check_tar_members(tf, str(path), max_total_bytes)
+            except UnsafeArchiveError:
+                raise
+            except _READ_ERRORS as error:
+                raise _unreadable(path, "a tar archive", error) from None
+            files = [member for member in members if member.isfile()]
+            kept = [member for member in files if keep(member.name)]
+            if not any(member.issparse() for member in kept):
+                stamp = _stamp(source)
+                return [
+                    (m.name, TarMember(str(path), m.name, m.size, m.offset_data, source, stamp)) for m in kept
+                ], len(files)
+        return _copied_tar_files(path, source, keep, max_total_bytes, scratch, member_limit)
+    except BaseException:
+        source.close()
+        raise
 
+
+def _copied_tar_files(path, source, keep, max_total_bytes, scratch, member_limit):
+    """list_tar_files for a tar read from its start: its members kept copied to a file in `scratch`."""
+    folder = Path(scratch or tempfile.gettempdir())
+    # Unbuffered: what a write could not put on the disk fails that write, not a later flush.
+    spool = tempfile.TemporaryFile(prefix=".tar-members-", dir=scratch, buffering=0)  # noqa: SIM115
+    stamp = None  # an unnamed file: nothing else can change it
+    kept, count = [], 0
     # The preprocess job copies beside its output; a caller that gives no folder, to the system's.
     elsewhere = "point TMPDIR at a larger disk" if scratch is None else "write the results to a larger disk"
-
-    def no_room(why: str) -> ScratchSpaceError:
-        return ScratchSpaceError(
-            f"{path}: copying its members to a temporary file in {folder} {why}; a compressed tar is "
-            f"copied there uncompressed, member by member, to be read one image at a time: free space "
-            f"there, {elsewhere}, or give the archive uncompressed (.tar) or as a zip"
-        )
+    fix = (
+        "a compressed tar is copied there uncompressed, member by member, to be read one image at a "
+        f"time: free space there, {elsewhere}, or give the archive uncompressed (.tar) or as a zip"
+    )
 
     def copy(member: tarfile.TarInfo, handle) -> None:
         nonlocal count
@@ -360,33 +489,43 @@ def list_tar_files(
             return
         offset = spool.tell()
         if member_limit is None or member.size <= member_limit:
-            if offset + member.size > room:
-                raise no_room(f"would leave less than {SCRATCH_RESERVE_BYTES:,} bytes free there")
-            while chunk := handle.read(SCRATCH_CHUNK_BYTES):
-                try:
-                    spool.write(chunk)
-                except OSError as error:
-                    raise no_room(f"failed ({error.strerror or error})") from None
-        kept.append((member.name, TarMember(str(path), member.name, member.size, offset, spool)))
+            what = f"{path}: copying member {member.name!r} ({member.size:,} bytes)"
+            require_room(folder, member.size, what, fix, reserve=COPY_RESERVE_BYTES)
+            while chunk := handle.read(COPY_CHUNK_BYTES):
+                view = memoryview(chunk)
+                while view:
+                    try:
+                        written = spool.write(view)
+                    except OSError as error:
+                        raise DiskSpaceError(
+                            f"{what} to {folder} failed ({error.strerror or error}): {fix}"
+                        ) from None
+                    view = view[written:]
+        kept.append((member.name, TarMember(str(path), member.name, member.size, offset, spool, stamp)))
 
     try:
-        _stream_tar(path, max_total_bytes, copy)
-        spool.flush()
+        _stream_tar(path, source, max_total_bytes, copy)
     except BaseException:
         spool.close()
         raise
+    finally:
+        source.close()
     return kept, count
 
 
 def read_tar_member(member: TarMember, limit: int) -> bytes:
     """A member's content, read where it lies in its file. Raises ValueError, with the reason, where it
-    cannot be read or declares more than `limit` bytes: the caller skips it, or names it in its error."""
+    cannot be read or declares more than `limit` bytes: the caller skips it, or names it in its error;
+    ArchiveChangedError where the file is not the one listed any more."""
     if member.size > limit:
         raise ValueError(f"a member of {member.size:,} bytes, over the limit of {limit:,}")
     try:
-        content = os.pread(member.file.fileno(), member.size, member.offset)
+        changed = member.stamp is not None and _stamp(member.file) != member.stamp
+        content = b"" if changed else os.pread(member.file.fileno(), member.size, member.offset)
     except (OSError, ValueError) as error:
         raise ValueError(f"could not be read from its tar ({type(error).__name__}: {error})") from None
+    if changed:
+        raise _changed(member.archive)
     if len(content) != member.size:
         raise ValueError(f"cut short in its tar ({len(content):,} of {member.size:,} bytes)")
     return content

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from transfer_study.data.archives import TarMember, ZipMember, close_zips, read_member
+from transfer_study.data.archives import TarMember, ZipMember, close_zips, open_zips, read_member
+from transfer_study.data.disk import require_room
 
 SPLITS = ("train", "validation", "test")
 # Far above the CIFAR-10 python archive (~180 MB uncompressed), the one format whose archive is read
@@ -176,6 +177,10 @@ def image_array(shape: tuple[int, ...]) -> np.ndarray:
     size = int(np.prod(shape))
     if folder is None or size == 0:
         return np.zeros(shape, dtype=np.uint8)
+    # The file is sparse: a disk without room for it would fail only as images are written into the
+    # mapping, killing the job with SIGBUS; checked now, it is an error saying so.
+    what = f"preprocessing's {shape[0]:,} decoded images ({'x'.join(map(str, shape[1:]))} bytes each)"
+    require_room(folder, size, what, "free space there, or write the results to a larger disk")
     handle, name = tempfile.mkstemp(prefix=".images-", suffix=".u8", dir=folder)
     try:
         os.ftruncate(handle, size)  # a sparse file: blocks are taken as images are written
@@ -263,6 +268,7 @@ def decode_into(
     bounds = np.linspace(0, count, workers * 4 + 1).astype(int)  # a few ranges per worker, to even out
     _SHARED.update(blobs=blobs, size=size, images=images)
     try:
+        open_zips(blobs)  # each zip's directory parsed here, once, for every worker forked below
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
             found = pool.map(_decode_range, zip(bounds[:-1], bounds[1:], strict=True))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from transfer_study.data.archives import close_zips
 from transfer_study.data.datasets import (
     SPLITS,
     DatasetError,
@@ -57,6 +58,8 @@ def preprocess_dataset(
         except TypeError:  # an error class that takes more than its message
             named = DatasetError(message)
         raise named.with_traceback(error.__traceback__) from None
+    finally:
+        close_zips()  # a zip listed but never decoded (an error between the two) is not left open
     arrays, class_names = result.arrays, result.class_names
     for split in SPLITS:
         labels = arrays[f"y_{split}"]
