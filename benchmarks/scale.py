@@ -7,7 +7,10 @@ photos' detail), preprocessed to 224 px in a process of its own as `scripts/prep
 in benchmarks/memory.py: peak RSS (VmHWM, which counts the pages of mapped files the job touched: the
 kernel takes those back when memory is short) and the peak of what the job holds (RssAnon + RssShmem,
 sampled every 20 ms: its own memory, and the shared anonymous mapping forked decoders write into, which
-the kernel cannot drop either). What it holds should not grow with the number of images.
+the kernel cannot drop either). A third, sampled from outside every 50 ms, is the whole process tree's
+proportional memory (Pss_Anon + Pss_Shmem of the job and its forked decoders, each shared page counted
+once): what the decoders hold of their own, which the job's own status does not show. What it holds
+should not grow with the number of images.
 
 `--compare DIR` runs the same folders through another checkout's `src/` (a worktree of main before a
 change), alternating with this one, so that both see the same load (up to 10,000 images). `--pack zip`
@@ -114,16 +117,47 @@ def child(source: Path, output: Path, threads: int) -> dict:
     }
 
 
+def tree_pss_kb(root: int) -> int:
+    """Proportional anonymous and shared memory (Pss_Anon + Pss_Shmem) of a process and its descendants:
+    the forked decoders' own memory, which the job's /proc/self/status does not show, with each page
+    they share with the job counted once in all."""
+    total, waiting, seen = 0, [root], set()
+    while waiting:
+        pid = waiting.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
+                    total += int(line.split()[1])
+            for task in os.listdir(f"/proc/{pid}/task"):
+                waiting += [
+                    int(child) for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+                ]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass  # a process that ended meanwhile
+    return total
+
+
 def measure(checkout: Path, source: Path, folder: Path, threads: int) -> dict:
     output = folder / "data.npz"
     environment = {**os.environ, "PYTHONPATH": str(checkout / "src")}
     command = [sys.executable, __file__, "--child", str(source), str(output), str(threads)]
-    out = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment
+    ) as job:
+        # The whole tree's memory, sampled from outside: what the job and its decoders hold together.
+        peak_tree = 0
+        while job.poll() is None:
+            peak_tree = max(peak_tree, tree_pss_kb(job.pid))
+            time.sleep(0.05)
+        stdout, stderr = job.communicate()
     output.unlink(missing_ok=True)
-    if out.returncode:  # recorded, not fatal: an older checkout may refuse a size this one reads
-        print(f"preprocessing {source} with {checkout} failed:\n{out.stderr[-3000:]}", file=sys.stderr)
-        return {"failed": (out.stderr.strip().splitlines() or ["no message"])[-1][:300]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    if job.returncode:  # recorded, not fatal: an older checkout may refuse a size this one reads
+        print(f"preprocessing {source} with {checkout} failed:\n{stderr[-3000:]}", file=sys.stderr)
+        return {"failed": (stderr.strip().splitlines() or ["no message"])[-1][:300]}
+    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_tree_pss_mb": peak_tree / 1024}
 
 
 def main(quick: bool, large: bool, threads: int, compare: Path | None, pack: str | None) -> None:
@@ -155,7 +189,7 @@ def main(quick: bool, large: bool, threads: int, compare: Path | None, pack: str
             if pack:
                 source.unlink()
     columns = ["checkout", "source", "files", "images", "seconds", "images_per_second", "peak_rss_mb",
-               "peak_held_mb", "held_kb_per_image", "file_mb"]  # fmt: skip
+               "peak_held_mb", "held_kb_per_image", "peak_tree_pss_mb", "file_mb"]  # fmt: skip
     table = markdown_table(columns, [[row.get(column, "–") for column in columns] for row in rows])
     notes = [
         f"{row['checkout']}, {row['files']:,} files: failed: {row['failed']}"
