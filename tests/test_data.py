@@ -770,7 +770,7 @@ def test_a_full_scratch_disk_while_copying_a_compressed_tar_says_where_and_what_
         preprocess_dataset(dataset, {"pool": archive}, 8, scratch=tmp_path / "scratch")
     message = str(raised.value)
     assert str(archive) in message and str(tmp_path / "scratch") in message
-    assert "No space left on device" in message and "uncompressed (.tar)" in message
+    assert "No space left on device" in message and "as a plain .tar or as a zip" in message
     assert "write the results to a larger disk" in message
 
 
@@ -804,8 +804,8 @@ def test_a_write_refused_part_way_through_small_members_is_the_same_error(tmp_pa
 def test_copying_a_compressed_tar_stops_short_of_filling_the_scratch_disk(tmp_path, monkeypatch):
     """A compressed tar's members are copied uncompressed: however much it declares (a tar bomb, whose
     members the 1 TiB bound still lets through), the copy stops before a member that would leave the
-    scratch disk with less than COPY_RESERVE_BYTES free. The room is measured again before every
-    member, so space another job takes meanwhile counts."""
+    scratch disk with less than COPY_RESERVE_BYTES free. The room is measured again as the copy goes
+    on (here before every member), so space another job takes meanwhile counts."""
     import shutil
 
     from transfer_study.data import archives, disk
@@ -816,6 +816,7 @@ def test_copying_a_compressed_tar_stops_short_of_filling_the_scratch_disk(tmp_pa
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(archives, "COPY_RESERVE_BYTES", 10**6)
+    monkeypatch.setattr(archives, "ROOM_RECHECK_BYTES", 1)
     real_usage, measured = shutil.disk_usage, []
 
     def another_job_writing(folder):
@@ -853,9 +854,9 @@ def test_a_disk_without_room_for_the_decoded_images_is_an_error_not_a_crash(tmp_
 
 @pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
 def test_a_compressed_tar_of_several_streams_is_read_whole(tmp_path, mode):
-    """pbzip2, bgzip and `cat a.gz b.gz` write a compressed tar as several streams one after another,
-    which gzip, bzip2 and xz read as one: every member is read, from the CIFAR-10 format's reader and
-    from a source of images alike."""
+    """pbzip2 and bgzip (or `cat` joining one tar's gzipped parts) write a compressed tar as several
+    streams one after another, which gzip, bzip2 and xz read as one: every member is read, from the
+    CIFAR-10 format's reader and from a source of images alike."""
     import bz2
     import gzip
     import lzma
@@ -946,3 +947,71 @@ def test_a_tar_replaced_after_it_was_listed_is_still_read_as_listed(tmp_path):
     other = _tarred(_pool_folder(tmp_path / "other", per_class=5), tmp_path / "other.tar", "w")
     other.replace(archive)  # a new file in its place; the listing holds the old one open
     assert read_tar_member(files["a/001.png"], 10**6) == (folder / "a" / "001.png").read_bytes()
+
+
+def test_a_zip_replaced_after_it_was_listed_stops_the_job_even_where_it_was_closed_between(tmp_path):
+    """The splits of a dataset, or a table and its images, may be read after the zip was closed and
+    opened again by its path: a new file there is told from the one listed by the listing's stamp."""
+    from transfer_study.data.archives import ArchiveChangedError, close_zips, read_member
+    from transfer_study.data.members import read_source_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=4)
+    archive = _zipped(folder, tmp_path / "photos.zip")
+    files = read_source_files(archive).files
+    close_zips()
+    _zipped(_pool_folder(tmp_path / "other", per_class=4), tmp_path / "other.zip").replace(archive)
+    try:
+        with pytest.raises(ArchiveChangedError, match=r"photos\.zip: changed on disk"):
+            read_member(files[0][1], 10**6)
+    finally:
+        close_zips()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_splits_of_one_zip_share_its_directory_parsed_once(tmp_path, monkeypatch, workers):
+    import os
+
+    from transfer_study.data import datasets
+
+    root = tmp_path / "photos"
+    for split, count in (("train", (datasets.PARALLEL_FROM // 3) + 10), ("test", 4)):
+        _pool_folder(root / split, per_class=count)
+    archive = _zipped(root, tmp_path / "photos.zip")
+    opened = tmp_path / "opened.txt"
+    real_zip_file = zipfile.ZipFile
+
+    class Counted(real_zip_file):
+        def __init__(self, file, *args, **kwargs):
+            super().__init__(file, *args, **kwargs)
+            descriptor = os.open(opened, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            os.write(descriptor, b"x")
+            os.close(descriptor)
+
+    monkeypatch.setattr(zipfile, "ZipFile", Counted)
+    dataset = {"format": "image_folder", "validation_fraction": 0.2, "split_seed": 1}
+    arrays, _ = preprocess_dataset(dataset, {"presplit": archive}, 16, workers=workers, scratch=tmp_path)
+    assert len(arrays["y_test"]) == 12 and len(arrays["y_train"]) > 0
+    assert opened.read_text() == "x"
+
+
+def test_a_damaged_compressed_tar_names_where_the_damage_was_found(tmp_path):
+    from transfer_study.data.archives import UnreadableArchiveError, iter_tar_files
+
+    folder = _pool_folder(tmp_path / "photos", per_class=30)
+    archive = _tarred(folder, tmp_path / "photos.tar.gz", "w:gz")
+    archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(
+        UnreadableArchiveError, match=r"photos\.tar\.gz, at or after member '[abc]/\d{3}\.png'"
+    ):
+        list(iter_tar_files(archive))
+
+
+def test_an_empty_zip_lists_no_member(tmp_path):
+    from transfer_study.data.archives import close_zips, list_zip_files
+
+    archive = tmp_path / "empty.zip"
+    with zipfile.ZipFile(archive, "w"):
+        pass
+    assert archive.stat().st_size == 22
+    assert list_zip_files(archive) == []
+    close_zips()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import errno
 import gzip
 import lzma
 import os
@@ -145,8 +146,10 @@ class UnreadableArchiveError(ValueError):
 _READ_ERRORS = (zipfile.BadZipFile, tarfile.TarError, EOFError, RuntimeError, OSError, ValueError)
 
 
-def _unreadable(path: Path, expected: str, error: BaseException, member: str | None = None):
-    where = f"{path}" + (f", member {member!r}" if member else "")
+def _unreadable(
+    path: Path, expected: str, error: BaseException, member: str | None = None, about: str = "member"
+):
+    where = f"{path}" + (f", {about} {member!r}" if member else "")
     size = path.stat().st_size if path.exists() else 0
     return UnreadableArchiveError(
         f"{where}: cannot be read as {expected} ({type(error).__name__}: {error}; the file has {size:,} "
@@ -157,7 +160,8 @@ def _unreadable(path: Path, expected: str, error: BaseException, member: str | N
 
 class ZipMember(NamedTuple):
     """A zip member named but not yet read: its archive, its name there, its declared size and where its
-    entry starts (which tells it apart even from a member whose raw name is the same). What
+    entry starts (which tells it apart even from a member whose raw name is the same), and the stamp of
+    the zip it was listed from, which every read compares with the file it reads. What
     list_zip_files gives in place of the content, so that a zip of any size is read one image at a
     time, as it is decoded (read_zip_member), and never whole."""
 
@@ -165,6 +169,7 @@ class ZipMember(NamedTuple):
     name: str
     size: int
     offset: int
+    stamp: tuple[int, int, int]  # the zip's (inode, size, modification time) when it was listed
 
 
 # The compression methods zipfile decompresses; another (Deflate64, which Windows writes for large
@@ -196,6 +201,8 @@ class _OwnOffsetFile:
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         start = {os.SEEK_SET: 0, os.SEEK_CUR: self._offset, os.SEEK_END: os.fstat(self._fd).st_size}
+        if start[whence] + offset < 0:  # as a file refuses it; zipfile relies on that for tiny zips
+            raise OSError(errno.EINVAL, "Invalid argument: a position before the start of the file")
         self._offset = start[whence] + offset
         return self._offset
 
@@ -267,9 +274,10 @@ def list_zip_files(path, max_total_bytes: int | None = None) -> list[tuple[str, 
     except BaseException:
         _close_zip(str(path))
         raise
+    stamp = zf.fp.stamp
     return [
-        (member_name(member), ZipMember(str(path), member.filename, member.file_size, member.header_offset))
-        for member in members
+        (member_name(m), ZipMember(str(path), m.filename, m.file_size, m.header_offset, stamp))
+        for m in members
     ]
 
 
@@ -291,7 +299,8 @@ def read_zip_member(member: ZipMember, limit: int) -> bytes:
         raise ValueError(f"a member of {member.size:,} bytes, over the limit of {limit:,}")
     try:
         opened, entries = _OPEN_ZIPS.get(member.archive) or _open_zip(member.archive)
-        changed = _stamp(opened.fp) != opened.fp.stamp
+        # Against the listing's stamp: a zip closed and opened again by its path since may be another file.
+        changed = _stamp(opened.fp) != member.stamp
     except Exception as error:
         raise ValueError(f"could not be read from its zip ({type(error).__name__}: {error})") from None
     if changed:
@@ -363,8 +372,8 @@ def _stream_tar(path: Path, source: BinaryIO, max_total_bytes: int | None, on_fi
     byte is read (and decompressed) once: every member is checked as it comes (check_tar_members'
     checks, the total as it grows), and on_file(member, handle) is called for each regular file, whose
     data the handle reads. Two files under one name are refused at the end, before the caller uses
-    either. A damaged or non-tar file is an UnreadableArchiveError naming the archive and the member it
-    was in."""
+    either. A damaged or non-tar file is an UnreadableArchiveError naming the archive and the member
+    being read when the damage was found (it may lie in a later one, as tarfile reads ahead)."""
     names, total, current = [], 0, None
     try:
         source.seek(0)
@@ -383,7 +392,8 @@ def _stream_tar(path: Path, source: BinaryIO, max_total_bytes: int | None, on_fi
     except (UnsafeArchiveError, DiskSpaceError):
         raise
     except _DECOMPRESS_ERRORS as error:
-        raise _unreadable(path, "a tar archive", error, current) from None
+        # tarfile reads a stream some blocks ahead, so a damaged spot may lie in a member after this one.
+        raise _unreadable(path, "a tar archive", error, current, about="at or after member") from None
     _refuse_repeated_names(names, str(path))
 
 
@@ -421,6 +431,9 @@ class TarMember(NamedTuple):
 
 
 COPY_CHUNK_BYTES = 1024**2
+# How much is copied between two measures of the scratch disk's free space (statvfs, a round trip to
+# the server on a network file system).
+ROOM_RECHECK_BYTES = 64 * 1024**2
 
 
 def list_tar_files(
@@ -439,9 +452,9 @@ def list_tar_files(
     come to an unnamed file in `scratch` (the system's temporary folder when None), which is gone once
     the last TarMember of the listing is, even after a crash; so are an uncompressed tar's where a
     member kept is stored sparse. A member of more than `member_limit` bytes is not copied
-    (read_tar_member refuses it by its size, as it would anyway). Before each member is copied its
-    disk is checked for room, keeping COPY_RESERVE_BYTES free (DiskSpaceError naming the folder); an
-    archive refused part way leaves nothing."""
+    (read_tar_member refuses it by its size, as it would anyway). The copy stops before a member that
+    its disk, measured again every ROOM_RECHECK_BYTES, has no room for while keeping COPY_RESERVE_BYTES
+    free (DiskSpaceError naming the folder); an archive refused part way leaves nothing."""
     path = Path(path)
     keep = keep or (lambda name: True)
     source = open(path, "rb")  # noqa: SIM115 - shared by the TarMembers, closed with the last of them
@@ -457,6 +470,9 @@ def list_tar_files(
                 raise _unreadable(path, "a tar archive", error) from None
             files = [member for member in members if member.isfile()]
             kept = [member for member in files if keep(member.name)]
+            if not kept:
+                source.close()
+                return [], len(files)
             if not any(member.issparse() for member in kept):
                 stamp = _stamp(source)
                 return [
@@ -474,23 +490,31 @@ def _copied_tar_files(path, source, keep, max_total_bytes, scratch, member_limit
     # Unbuffered: what a write could not put on the disk fails that write, not a later flush.
     spool = tempfile.TemporaryFile(prefix=".tar-members-", dir=scratch, buffering=0)  # noqa: SIM115
     stamp = None  # an unnamed file: nothing else can change it
-    kept, count = [], 0
+    kept, count, room, since_measured = [], 0, 0, 0
     # The preprocess job copies beside its output; a caller that gives no folder, to the system's.
     elsewhere = "point TMPDIR at a larger disk" if scratch is None else "write the results to a larger disk"
     fix = (
-        "a compressed tar is copied there uncompressed, member by member, to be read one image at a "
-        f"time: free space there, {elsewhere}, or give the archive uncompressed (.tar) or as a zip"
+        "the members of a compressed tar (or of one with sparse members) are copied there uncompressed, "
+        f"one by one, to be read an image at a time: free space there, {elsewhere}, or give the archive "
+        "as a plain .tar or as a zip"
     )
 
     def copy(member: tarfile.TarInfo, handle) -> None:
-        nonlocal count
+        nonlocal count, room, since_measured
         count += 1
         if not keep(member.name):
             return
         offset = spool.tell()
         if member_limit is None or member.size <= member_limit:
             what = f"{path}: copying member {member.name!r} ({member.size:,} bytes)"
-            require_room(folder, member.size, what, fix, reserve=COPY_RESERVE_BYTES)
+            # The disk is measured again every ROOM_RECHECK_BYTES copied (so that another job's writes
+            # count), and for any member the last measure does not cover.
+            if since_measured >= ROOM_RECHECK_BYTES or member.size > room:
+                room = require_room(folder, member.size, what, fix, reserve=COPY_RESERVE_BYTES)
+                room -= COPY_RESERVE_BYTES
+                since_measured = 0
+            room -= member.size
+            since_measured += member.size
             while chunk := handle.read(COPY_CHUNK_BYTES):
                 view = memoryview(chunk)
                 while view:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from transfer_study.data.archives import TarMember, ZipMember, close_zips, open_zips, read_member
+from transfer_study.data.archives import TarMember, ZipMember, open_zips, read_member
 from transfer_study.data.disk import require_room
 
 SPLITS = ("train", "validation", "test")
@@ -239,7 +239,9 @@ def decode_into(
     With `workers` > 1 (and where processes can be forked), the blobs are split in contiguous ranges
     over that many processes, which inherit them and write each image straight into shared memory:
     pickling the decoded images back, as a process pool would, costs as much as a third of the gain.
-    The images are the same, bit for bit, however many workers decode them."""
+    The images are the same, bit for bit, however many workers decode them. The zips read stay open
+    (archives.close_zips closes them; preprocess_dataset does), so that the splits of one zip share
+    its parsed directory."""
     import mmap
     import multiprocessing
 
@@ -249,15 +251,12 @@ def decode_into(
     if workers <= 1 or count < PARALLEL_FROM or not forkable:
         images = image_array((count, size, size, 3))
         reasons = {}
-        try:
-            for index, blob in enumerate(blobs):
-                result = _decode_or_reason((blob, size))
-                if isinstance(result, str):
-                    reasons[index] = result
-                else:
-                    images[index] = result
-        finally:
-            close_zips()
+        for index, blob in enumerate(blobs):
+            result = _decode_or_reason((blob, size))
+            if isinstance(result, str):
+                reasons[index] = result
+            else:
+                images[index] = result
         return images, reasons
     if _ON_DISK[-1] is not None:
         images = image_array((count, size, size, 3))  # a file's shared mapping: seen by the forks
@@ -275,7 +274,6 @@ def decode_into(
             reasons = {index: why for part in found for index, why in part.items()}
     finally:
         _SHARED.clear()
-        close_zips()
     return images, reasons
 
 

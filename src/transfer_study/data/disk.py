@@ -16,12 +16,13 @@ class DiskSpaceError(ValueError):
     """Not room enough on a disk for what is about to be written there."""
 
 
-def require_room(folder: Path, wanted: int, what: str, fix: str, reserve: int = 0) -> None:
-    """Raise DiskSpaceError unless `folder`'s disk has `wanted` bytes free beyond `reserve`, measured
-    now (so that another job's writes since are counted)."""
+def require_room(folder: Path, wanted: int, what: str, fix: str, reserve: int = 0) -> int:
+    """The bytes free on `folder`'s disk, measured now (so that another job's writes since count);
+    DiskSpaceError unless `wanted` of them are free beyond `reserve`."""
     free = shutil.disk_usage(folder).free
     if wanted + reserve > free:
         kept = f", keeping {reserve:,} free" if reserve else ""
         raise DiskSpaceError(
             f"{what}: {wanted:,} bytes wanted in {folder}{kept}, where its disk has {free:,} free: {fix}"
         )
+    return free
