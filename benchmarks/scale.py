@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from peaks import PeakSampler, status_kb
+from peaks import PeakSampler, status_kb, tree_pss_kb
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = [f"class{index}" for index in range(10)]
@@ -115,29 +115,6 @@ def child(source: Path, output: Path, threads: int) -> dict:
         "file_mb": output.stat().st_size / 1e6,
         "package": str(Path(inspect.getfile(preprocess_dataset)).parents[2]),
     }
-
-
-def tree_pss_kb(root: int) -> int:
-    """Proportional anonymous and shared memory (Pss_Anon + Pss_Shmem) of a process and its descendants:
-    the forked decoders' own memory, which the job's /proc/self/status does not show, with each page
-    they share with the job counted once in all."""
-    total, waiting, seen = 0, [root], set()
-    while waiting:
-        pid = waiting.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith(("Pss_Anon:", "Pss_Shmem:")):
-                    total += int(line.split()[1])
-            for task in os.listdir(f"/proc/{pid}/task"):
-                waiting += [
-                    int(child) for child in Path(f"/proc/{pid}/task/{task}/children").read_text().split()
-                ]
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            pass  # a process that ended meanwhile
-    return total
 
 
 def measure(checkout: Path, source: Path, folder: Path, threads: int) -> dict:

@@ -187,7 +187,6 @@ class _OwnOffsetFile:
         self.name = path
         self._fd = os.open(path, os.O_RDONLY)
         self._offset = 0
-        self.stamp = _stamp(self)
 
     def fileno(self) -> int:
         return self._fd
@@ -274,7 +273,7 @@ def list_zip_files(path, max_total_bytes: int | None = None) -> list[tuple[str, 
     except BaseException:
         _close_zip(str(path))
         raise
-    stamp = zf.fp.stamp
+    stamp = _stamp(zf.fp)
     return [
         (member_name(m), ZipMember(str(path), m.filename, m.file_size, m.header_offset, stamp))
         for m in members
@@ -335,8 +334,8 @@ def _compression(head: bytes) -> str | None:
 
 def _decompressed(source: BinaryIO, compression: str | None):
     """The tar in `source` as its decompressor reads it (a context that leaves `source` open). gzip's,
-    bz2's and lzma's files read on past the end of a compressed stream into the next, as pbzip2, bgzip
-    and `cat a.gz b.gz` write them, where tarfile's own stream mode stops at the first."""
+    bz2's and lzma's files read on past the end of a compressed stream into the next, as pbzip2 and
+    bgzip write a tar, where tarfile's own stream mode stops at the first."""
     if compression == "gz":
         return gzip.GzipFile(fileobj=source)
     if compression == "bz2":
@@ -418,9 +417,9 @@ class TarMember(NamedTuple):
     lie in `file`, an open file its listing shares among its members: the tar itself where it is not
     compressed, else the copy its members were written to in the one pass that decompressed it
     (list_tar_files); `stamp` is the tar's (inode, size, modification time) when it was listed (None for
-    a copy, which nothing else can change). What
-    list_tar_files gives in place of the content, so that a tar of any size is read one image at a
-    time, as it is decoded (read_tar_member), and never whole in memory."""
+    a copy, which nothing else can change). What list_tar_files gives in place of the content, so that
+    a tar of any size is read one image at a time, as it is decoded (read_tar_member), and never whole
+    in memory."""
 
     archive: str
     name: str
@@ -489,7 +488,6 @@ def _copied_tar_files(path, source, keep, max_total_bytes, scratch, member_limit
     folder = Path(scratch or tempfile.gettempdir())
     # Unbuffered: what a write could not put on the disk fails that write, not a later flush.
     spool = tempfile.TemporaryFile(prefix=".tar-members-", dir=scratch, buffering=0)  # noqa: SIM115
-    stamp = None  # an unnamed file: nothing else can change it
     kept, count, room, since_measured = [], 0, 0, 0
     # The preprocess job copies beside its output; a caller that gives no folder, to the system's.
     elsewhere = "point TMPDIR at a larger disk" if scratch is None else "write the results to a larger disk"
@@ -525,7 +523,8 @@ def _copied_tar_files(path, source, keep, max_total_bytes, scratch, member_limit
                             f"{what} to {folder} failed ({error.strerror or error}): {fix}"
                         ) from None
                     view = view[written:]
-        kept.append((member.name, TarMember(str(path), member.name, member.size, offset, spool, stamp)))
+        # No stamp: nothing but this listing can change an unnamed file.
+        kept.append((member.name, TarMember(str(path), member.name, member.size, offset, spool, None)))
 
     try:
         _stream_tar(path, source, max_total_bytes, copy)
